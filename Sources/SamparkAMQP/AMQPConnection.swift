@@ -120,7 +120,7 @@ public final class AMQPConnection: Sendable {
     public func publish(_ messages: [OutgoingMessage]) async throws {
         guard !messages.isEmpty else { return }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            core.submit(.publish(PublishBatch(count: messages.count, continuation: continuation), messages))
+            core.submit(.publish(PublishBatch(messages: messages, continuation: continuation)))
         }
     }
 
@@ -159,12 +159,14 @@ public final class AMQPConnection: Sendable {
 /// @unchecked Sendable: created by the caller, then read and written only on the
 /// connection's thread.
 final class PublishBatch: @unchecked Sendable {
+    let messages: [OutgoingMessage]
     private var remaining: Int
     private var firstError: Error?
     private var continuation: CheckedContinuation<Void, Error>?
 
-    init(count: Int, continuation: CheckedContinuation<Void, Error>) {
-        self.remaining = count
+    init(messages: [OutgoingMessage], continuation: CheckedContinuation<Void, Error>?) {
+        self.messages = messages
+        self.remaining = messages.count
         self.continuation = continuation
     }
 
@@ -187,7 +189,7 @@ struct ConsumerRegistration: Sendable {
 
 enum Command: Sendable {
     case topology(TopologyOperation, CheckedContinuation<QueueInfo?, Error>)
-    case publish(PublishBatch, [OutgoingMessage])
+    case publish(PublishBatch)
     case consume(ConsumerRegistration, CheckedContinuation<Void, Error>)
     case cancel(consumerTag: String, CheckedContinuation<Void, Error>)
     case settle(Settlement, consumerTag: String, tag: UInt64, incarnation: UInt64)
@@ -259,7 +261,7 @@ final class ConnectionCore: Sendable, DeliverySettler {
     static func refuse(_ command: Command) {
         switch command {
         case .topology(_, let c): c.resume(throwing: AMQPError.closed)
-        case .publish(let batch, let messages): for _ in messages { batch.settle(AMQPError.closed) }
+        case .publish(let batch): for _ in batch.messages { batch.settle(AMQPError.closed) }
         case .consume(let registration, let c):
             registration.continuation.finish()
             c.resume(throwing: AMQPError.closed)

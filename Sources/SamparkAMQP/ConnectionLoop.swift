@@ -31,10 +31,8 @@ final class ConnectionLoop: @unchecked Sendable {
 
     // Publishing under confirms
     private var outbox = FIFO<PendingPublish>()
-    private var unconfirmed: [UInt64: PendingPublish] = [:]
-    private var nextSequence: UInt64 = 1
-    private var lowestUnconfirmed: UInt64 = 1
-    private var mandatoryByMessageID: [String: [UInt64]] = [:]
+    private var unconfirmed = ConfirmWindow()
+    /// Returned mandatory publishes, by sequence number, until their confirm arrives.
     private var returned: [UInt64: AMQPError] = [:]
     private var blocked = false
     private let arena = CArena()
@@ -58,6 +56,7 @@ final class ConnectionLoop: @unchecked Sendable {
     func run() {
         while true {
             for command in takeCommands() { handle(command) }
+            sendPendingAcks()
             if closing { shutDown(); return }
             if handle == nil {
                 if firstConnection == nil && !everConnected { shutDown(); return }
@@ -134,8 +133,8 @@ final class ConnectionLoop: @unchecked Sendable {
                 connectionLost(error)
             }
 
-        case .publish(let batch, let messages):
-            for message in messages { outbox.append(PendingPublish(message: message, batch: batch)) }
+        case .publish(let batch):
+            for index in batch.messages.indices { outbox.append(PendingPublish(batch: batch, index: index)) }
 
         case .consume(let registration, let reply):
             let consumer = ConsumerState(registration: registration)
@@ -161,6 +160,8 @@ final class ConnectionLoop: @unchecked Sendable {
             if let channel = consumer.channel, let handle {
                 consumerByChannel[channel] = nil
                 do {
+                    // Acks given before the cancel still count.
+                    try sendPendingAcks(consumer, channel: channel, handle: handle)
                     try handle.cancel(channel, consumerTag: consumerTag)
                     try handle.closeChannel(channel)
                 } catch is ChannelClosed {
@@ -176,8 +177,15 @@ final class ConnectionLoop: @unchecked Sendable {
             // another message now, and the broker requeued the original when the channel died.
             guard let handle, let consumer = consumers[consumerTag], consumer.incarnation == incarnation,
                   let channel = consumer.channel else { return }
+            if case .ack(multiple: false) = settlement, consumer.acks.deferAck(tag) { return }
             do {
+                // In order: what the application acked before this goes first.
+                try sendPendingAcks(consumer, channel: channel, handle: handle)
                 try handle.settle(settlement, channel: channel, tag: tag)
+                switch settlement {
+                case .ack(let multiple), .nack(_, let multiple): consumer.acks.settled(tag, multiple: multiple)
+                case .reject: consumer.acks.settled(tag, multiple: false)
+                }
             } catch {
                 connectionLost(error)
             }
@@ -186,6 +194,26 @@ final class ConnectionLoop: @unchecked Sendable {
             closing = true
             if let reply { closeReply.append(reply) }
         }
+    }
+
+    /// Sends the acks the application gave during this turn, coalesced (see ``AckWindow``).
+    private func sendPendingAcks() {
+        guard let handle else { return }
+        for consumer in consumers.values where consumer.acks.hasPending {
+            guard let channel = consumer.channel else { continue }
+            do {
+                try sendPendingAcks(consumer, channel: channel, handle: handle)
+            } catch {
+                connectionLost(error)
+                return
+            }
+        }
+    }
+
+    private func sendPendingAcks(_ consumer: ConsumerState, channel: UInt16, handle: RabbitMQHandle) throws {
+        let (upTo, singles) = consumer.acks.takePending()
+        if let upTo { try handle.settle(.ack(multiple: true), channel: channel, tag: upTo) }
+        for tag in singles { try handle.settle(.ack(multiple: false), channel: channel, tag: tag) }
     }
 
     /// Keeps the journal of declarations to replay: deletions and unbinds remove what they undo.
@@ -287,12 +315,8 @@ final class ConnectionLoop: @unchecked Sendable {
     /// Unconfirmed publishes go back to the front of the outbox, in their original order,
     /// to be sent on the next publishing channel.
     private func requeueUnconfirmed(failing exchange: String? = nil, with error: AMQPError? = nil) {
-        let pending = unconfirmed.sorted { $0.key < $1.key }.map(\.value)
-        unconfirmed = [:]
-        mandatoryByMessageID = [:]
+        let pending = unconfirmed.removeAll()
         returned = [:]
-        nextSequence = 1
-        lowestUnconfirmed = 1
         var again: [PendingPublish] = []
         for publish in pending {
             if let exchange, let error, publish.message.exchange == exchange {
@@ -307,8 +331,14 @@ final class ConnectionLoop: @unchecked Sendable {
     private func shutDown() {
         let error = AMQPError.closed
         for publish in outbox.removeAll() { publish.batch.settle(error) }
-        for publish in unconfirmed.values { publish.batch.settle(error) }
-        unconfirmed = [:]
+        for publish in unconfirmed.removeAll() { publish.batch.settle(error) }
+        if let handle {
+            // Acks given before the close still count.
+            for consumer in consumers.values {
+                guard let channel = consumer.channel else { continue }
+                try? sendPendingAcks(consumer, channel: channel, handle: handle)
+            }
+        }
         for consumer in consumers.values { consumer.registration.continuation.finish() }
         consumers = [:]
         let remaining: [Command] = core.shared.withLock { state in
@@ -339,6 +369,7 @@ final class ConnectionLoop: @unchecked Sendable {
         incarnationCounter += 1
         consumer.channel = channel
         consumer.incarnation = incarnationCounter
+        consumer.acks = AckWindow()
         consumerByChannel[channel] = consumer.registration.consumerTag
         let tag = consumer.registration.consumerTag
         let incarnation = incarnationCounter
@@ -350,22 +381,18 @@ final class ConnectionLoop: @unchecked Sendable {
     private func flushOutbox(_ handle: RabbitMQHandle) throws {
         guard !blocked, !outbox.isEmpty else { return }
         if !publishChannelOpen {
+            // Whatever the last channel left unconfirmed was put back in the outbox, so
+            // numbering starts again at 1, as the broker's does on the new channel.
+            precondition(unconfirmed.isEmpty, "unconfirmed publishes outlived their channel")
             try handle.openChannel(publishChannel)
             try handle.confirmSelect(publishChannel)
             publishChannelOpen = true
-            nextSequence = 1
-            lowestUnconfirmed = 1
         }
         // A bounded slice per turn, so confirms and deliveries keep being read while a large
         // batch goes out (and the broker's writes to us never back up behind ours).
         var sent = 0
         while sent < 512, let publish = outbox.popFirst() {
-            let sequence = nextSequence
-            nextSequence += 1
-            unconfirmed[sequence] = publish
-            if publish.message.mandatory, let id = publish.message.properties.messageID {
-                mandatoryByMessageID[id, default: []].append(sequence)
-            }
+            _ = unconfirmed.append(publish)
             defer { arena.reset() }
             try handle.publish(publish.message, channel: publishChannel, arena: arena)
             sent += 1
@@ -374,27 +401,17 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private func confirm(tag: UInt64, multiple: Bool, nacked: Bool) {
         if multiple {
-            var sequence = lowestUnconfirmed
-            while sequence <= tag {
+            while let sequence = unconfirmed.lowest, sequence <= tag {
                 settle(sequence: sequence, nacked: nacked)
-                sequence += 1
             }
-            lowestUnconfirmed = max(lowestUnconfirmed, tag + 1)
         } else {
             settle(sequence: tag, nacked: nacked)
-        }
-        while lowestUnconfirmed < nextSequence && unconfirmed[lowestUnconfirmed] == nil {
-            lowestUnconfirmed += 1
         }
     }
 
     private func settle(sequence: UInt64, nacked: Bool) {
-        guard let publish = unconfirmed.removeValue(forKey: sequence) else { return }
+        guard let publish = unconfirmed.remove(sequence) else { return }
         let id = publish.message.properties.messageID
-        if publish.message.mandatory, let id {
-            mandatoryByMessageID[id]?.removeAll { $0 == sequence }
-            if mandatoryByMessageID[id]?.isEmpty == true { mandatoryByMessageID[id] = nil }
-        }
         if let error = returned.removeValue(forKey: sequence) {
             publish.batch.settle(error)
         } else if nacked {
@@ -516,6 +533,7 @@ final class ConnectionLoop: @unchecked Sendable {
         switch assembly.kind {
         case .delivery(let consumerTag, let deliveryTag, let redelivered, let exchange, let routingKey):
             guard let consumer = consumers[consumerTag], consumer.channel == channel else { return }
+            consumer.acks.delivered(deliveryTag)
             let delivery = Delivery(body: assembly.body, properties: assembly.properties, exchange: exchange,
                                     routingKey: routingKey, redelivered: redelivered, deliveryTag: deliveryTag,
                                     consumerTag: consumerTag, incarnation: consumer.incarnation, settler: core)
@@ -523,16 +541,22 @@ final class ConnectionLoop: @unchecked Sendable {
         case .returned(let code, let text, _, _):
             // Matched to its publish by message id; the broker sends the return before the
             // confirm of the same message, and `settle(sequence:)` turns it into an error.
+            // Returns are rare, so a scan here beats an index kept for every publish.
             guard let id = assembly.properties.messageID,
-                  let sequence = mandatoryByMessageID[id]?.first(where: { returned[$0] == nil }) else { return }
+                  let sequence = unconfirmed.firstSequence(where: { sequence, publish in
+                      publish.message.mandatory && publish.message.properties.messageID == id
+                          && returned[sequence] == nil
+                  }) else { return }
             returned[sequence] = .publishReturned(messageID: id, code: code, text: text)
         }
     }
 }
 
+/// One message of a caller's batch, as the outbox and the confirm window hold it.
 struct PendingPublish {
-    let message: OutgoingMessage
     let batch: PublishBatch
+    let index: Int
+    var message: OutgoingMessage { batch.messages[index] }
 }
 
 /// A consumer as its connection's thread knows it. A class so the maps that index it
@@ -541,6 +565,7 @@ final class ConsumerState {
     let registration: ConsumerRegistration
     var channel: UInt16?
     var incarnation: UInt64 = 0
+    var acks = AckWindow()
 
     init(registration: ConsumerRegistration) {
         self.registration = registration

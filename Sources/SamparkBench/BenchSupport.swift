@@ -1,0 +1,108 @@
+import Foundation
+
+/// Settings of one benchmark run, from the command line.
+struct BenchOptions {
+    var messages = 100_000
+    var messageSize = 300
+    var rounds = 3
+    var window = 2_000
+    var prefetch = 500
+    var copyRows = 500_000
+    var only: Set<String> = []
+
+    static func parse(_ arguments: [String]) -> BenchOptions {
+        var options = BenchOptions()
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            func value() -> Int {
+                guard let text = iterator.next(), let number = Int(text), number > 0 else {
+                    fail("\(argument) takes a positive whole number")
+                }
+                return number
+            }
+            switch argument {
+            case "--messages": options.messages = value()
+            case "--size": options.messageSize = value()
+            case "--rounds": options.rounds = value()
+            case "--window": options.window = value()
+            case "--prefetch": options.prefetch = value()
+            case "--copy-rows": options.copyRows = value()
+            case "--only": options.only.insert(iterator.next() ?? "")
+            case "--help", "-h":
+                print("""
+                sampark-bench [--messages N] [--size BYTES] [--rounds N] [--window N] [--prefetch N]
+                              [--copy-rows N] [--only amqp|copy]
+                Needs SAMPARK_TEST_AMQP_URL, SAMPARK_TEST_POSTGRES_URL, SAMPARK_BENCH_RABBITMQ_C and SAMPARK_BENCH_PSQL
+                (make bench sets them).
+                """)
+                exit(0)
+            default: fail("unknown argument \(argument) (try --help)")
+            }
+        }
+        return options
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("sampark-bench: \(message)\n".utf8))
+    exit(1)
+}
+
+func environment(_ name: String) -> String {
+    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+        fail("\(name) is not set; run through `make bench`")
+    }
+    return value
+}
+
+/// Runs a program and returns what it printed; fails the benchmark if it fails.
+func runProgram(_ executable: String, _ arguments: [String], environment extra: [String: String] = [:]) -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env.merge(extra) { _, new in new }
+    process.environment = env
+    let output = Pipe()
+    process.standardOutput = output
+    do { try process.run() } catch { fail("cannot run \(executable): \(error)") }
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { fail("\(executable) \(arguments.first ?? "") exited \(process.terminationStatus)") }
+    return String(decoding: data, as: UTF8.self)
+}
+
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted[sorted.count / 2]
+}
+
+/// One row of the printed table.
+struct BenchRow {
+    let measure: String
+    let unit: String
+    let swift: [Double]
+    let baseline: [Double]
+    let baselineName: String
+    let target: Double
+
+    var ratio: Double { median(swift) / median(baseline) }
+}
+
+func printTable(_ rows: [BenchRow], title: String) {
+    func format(_ value: Double) -> String { String(format: "%.0f", value) }
+    print("")
+    print(title)
+    print("| measure | Swift client (median) | baseline (median) | baseline | ratio | target | rounds (Swift / baseline) |")
+    print("|---|---:|---:|---|---:|---:|---|")
+    for row in rows {
+        let verdict = row.ratio >= row.target ? "met" : "NOT met"
+        let rounds = row.swift.map(format).joined(separator: ", ") + " / " + row.baseline.map(format).joined(separator: ", ")
+        print("| \(row.measure) (\(row.unit)) | \(format(median(row.swift))) | \(format(median(row.baseline))) | \(row.baselineName) | \(String(format: "%.2f", row.ratio))x | >= \(String(format: "%.2f", row.target))x \(verdict) | \(rounds) |")
+    }
+}

@@ -1,0 +1,17 @@
+import Foundation
+
+// `make bench`: the figures the foundation issue asks for, each beside its baseline
+// measured in the same run (this machine is shared; only ratios are comparable).
+let options = BenchOptions.parse(Array(CommandLine.arguments.dropFirst()))
+var rows: [BenchRow] = []
+if options.only.isEmpty || options.only.contains("amqp") {
+    let bench = AMQPBench(options: options, url: environment("SAMPARK_TEST_AMQP_URL"),
+                          baselineBinary: environment("SAMPARK_BENCH_RABBITMQ_C"))
+    do { rows += try await bench.run() } catch { fail("\(error)") }
+}
+if options.only.isEmpty || options.only.contains("copy") {
+    let bench = CopyBench(options: options, url: environment("SAMPARK_TEST_POSTGRES_URL"),
+                          psql: environment("SAMPARK_BENCH_PSQL"))
+    do { rows += try await bench.run() } catch { fail("\(error)") }
+}
+printTable(rows, title: "Sampark foundation benchmark")

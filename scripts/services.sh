@@ -193,6 +193,8 @@ default_permissions.write = .*
 log.console = false
 log.file.level = info
 CONF
+    # What compose.yaml's broker runs with too.
+    cat "$REPO_ROOT/deploy/rabbitmq/sampark.conf" >> "$RMQ_DIR/rabbitmq.conf"
 }
 
 # Pid of the broker's beam.smp if it is ours and alive; empty otherwise.

@@ -179,7 +179,11 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
         pairs.append(("keepalives_count", String(keepalivesCount)))
         // Every String this library makes from a result assumes UTF-8.
         pairs.append(("client_encoding", "UTF8"))
-        for key in parameters.keys.sorted() where key != "client_encoding" {
+        // Dates and timestamps are decoded from their ISO text form, whatever the server's
+        // default DateStyle; the caller's own options come after and may add to it.
+        let options = ["-c DateStyle=ISO", parameters["options"]].compactMap { $0 }.joined(separator: " ")
+        pairs.append(("options", options))
+        for key in parameters.keys.sorted() where key != "client_encoding" && key != "options" {
             pairs.append((key, parameters[key]!))
         }
         return pairs

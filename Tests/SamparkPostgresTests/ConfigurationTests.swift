@@ -47,6 +47,13 @@ import Testing
         #expect(keywords["keepalives"] == "1")
         #expect(keywords["connect_timeout"] == "10")
         #expect(keywords["client_encoding"] == "UTF8")
+        #expect(keywords["options"] == "-c DateStyle=ISO")
+    }
+
+    @Test func callerOptionsAreKeptAfterTheDateStyle() throws {
+        let configuration = try PostgresConfiguration(url: "postgres://h/d?options=-c%20statement_timeout%3D5000")
+        let options = configuration.libpqKeywords.filter { $0.0 == "options" }.map(\.1)
+        #expect(options == ["-c DateStyle=ISO -c statement_timeout=5000"])
     }
 
     @Test func queryParametersBecomeKeywords() throws {

@@ -11,6 +11,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // C libraries, seen only through these two modules (module.modulemap + shim.h).
@@ -36,6 +41,26 @@ let package = Package(
             dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")]
         ),
 
+        // Message contracts and domain types: no C, no I/O.
+        .target(name: "SamparkCore"),
+        // What every worker process reads and serves: settings from SAMPARK_* variables,
+        // JSON logs, Prometheus metrics, /health and /metrics over HTTP, graceful shutdown.
+        .target(
+            name: "SamparkServer",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        // The database schema: ordered SQL migrations (schemas/sql) and the migrator.
+        .target(
+            name: "SamparkSchema",
+            dependencies: ["SamparkPostgres", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // System benchmark: the Swift clients beside raw rabbitmq-c and psql \copy.
         .executableTarget(
             name: "SamparkBench",
@@ -46,6 +71,9 @@ let package = Package(
         .target(name: "SamparkTestSupport", path: "Tests/SamparkTestSupport"),
         .testTarget(name: "SamparkAMQPTests", dependencies: ["SamparkAMQP", "SamparkTestSupport"]),
         .testTarget(name: "SamparkPostgresTests", dependencies: ["SamparkPostgres", "SamparkTestSupport"]),
+        .testTarget(name: "SamparkCoreTests", dependencies: ["SamparkCore"]),
+        .testTarget(name: "SamparkServerTests", dependencies: ["SamparkServer", "SamparkTestSupport"]),
+        .testTarget(name: "SamparkSchemaTests", dependencies: ["SamparkSchema", "SamparkTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,85 @@
+import Foundation
+
+/// A message type on Sampark's broker: a JSON body with a versioned type name.
+///
+/// The type name goes into the AMQP `type` property (`call.outcome.v1`); a breaking change is
+/// a new version published beside the old one. Each type has a JSON Schema under
+/// `schemas/messages/<type>.json`, and `make test` checks that what `MessageCoding` encodes
+/// validates against it. Consumers ignore fields they do not know.
+public protocol SamparkMessage: Codable, Sendable {
+    static var messageType: String { get }
+}
+
+/// The one JSON form of every message: snake_case keys, ISO 8601 dates (UTC, with
+/// fractional seconds dropped), sorted keys so equal messages encode to equal bytes.
+public enum MessageCoding {
+    public static func encode<M: SamparkMessage>(_ message: M) throws -> [UInt8] {
+        Array(try encoder.encode(message))
+    }
+
+    public static func decode<M: SamparkMessage>(_ type: M.Type, from body: [UInt8]) throws -> M {
+        try decoder.decode(type, from: Data(body))
+    }
+
+    /// The content type set on every message.
+    public static let contentType = "application/json"
+
+    private static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    private static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .custom { path in SnakeCaseKey(swiftName: path.last!.stringValue) }
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}
+
+/// The inverse of `convertToSnakeCase` for Sampark's property names: `load_id` → `loadID`,
+/// `batch_number` → `batchNumber`. (Foundation's `convertFromSnakeCase` gives `loadId`, which
+/// would not match a property named `loadID`.)
+struct SnakeCaseKey: CodingKey {
+    let stringValue: String
+    var intValue: Int? { nil }
+
+    init(swiftName snake: String) {
+        let parts = snake.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count > 1 else {
+            stringValue = snake
+            return
+        }
+        stringValue = String(parts[0]) + parts.dropFirst().map { part in
+            part == "id" ? "ID" : part.prefix(1).uppercased() + part.dropFirst()
+        }.joined()
+    }
+
+    init?(stringValue: String) { self.init(swiftName: stringValue) }
+    init?(intValue: Int) { nil }
+}
+
+/// Why a body could not become a message, in words safe to log and to put in a
+/// dead-letter header: the path of the field and what was wrong, never a value.
+public func describeDecodingFailure(_ error: Error) -> String {
+    guard let error = error as? DecodingError else { return "the body is not valid JSON for this type" }
+    func path(_ codingPath: [CodingKey]) -> String {
+        let text = codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return text.isEmpty ? "the body" : String(text.drop { $0 == "." })
+    }
+    switch error {
+    case .keyNotFound(let key, let context):
+        return "\(path(context.codingPath + [key])) is missing"
+    case .typeMismatch(let type, let context):
+        return "\(path(context.codingPath)) is not a \(type)"
+    case .valueNotFound(let type, let context):
+        return "\(path(context.codingPath)) is null, expected a \(type)"
+    case .dataCorrupted(let context):
+        return context.codingPath.isEmpty ? "the body is not valid JSON" : "\(path(context.codingPath)) has an invalid value"
+    @unknown default:
+        return "the body does not match its type"
+    }
+}

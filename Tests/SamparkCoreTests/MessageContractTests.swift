@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+@testable import SamparkCore
+
+/// What the Swift code encodes must validate against the JSON Schema published for its type
+/// (schemas/messages/<type>.json), checked by check-jsonschema (installed by make test).
+@Suite struct MessageContractTests {
+    static let now = Date(timeIntervalSince1970: 1_714_000_000)
+
+    /// One example of every message type, with optional fields set.
+    static let examples: [(String, @Sendable () throws -> [UInt8], @Sendable ([UInt8]) throws -> Bool)] = [
+        entry(IngestBatch(loadID: "load-1", source: .contacts, file: "contacts.csv", batchNumber: 1, isLast: true,
+                          columns: ["phone", "name", "booth_code"],
+                          rows: [.init(line: 2, values: ["+919876543210", "Asha Devi", "B-101"])])),
+        entry(IngestCompleted(loadID: "load-1", source: .contacts, file: "contacts.csv", batchNumber: 1, isLast: true,
+                              accepted: 1, rejected: [.init(line: 3, field: "phone", reason: "not a mobile number")])),
+        entry(ListBuildRequest(campaignName: "Booth reach", kind: .committeeReach, scope: "AC-62", material: "M-1")),
+        entry(ListReady(listID: 7, campaignID: 3, kind: .getOutTheVote, entries: 120,
+                        suppressed: [.init("opted_out", 4)], centres: [.init("DRG-01", 120)])),
+        entry(CallOffer(entryID: 11, listID: 7, centre: "DRG-01", kind: .schemeFeedback, phone: "+919876543210",
+                        name: "Asha Devi", language: "hi", script: "Namaskar", expiresAt: now)),
+        entry(CallOutcome(entryID: 11, centre: "DRG-01", agent: "agent-3", result: .connected, hasVoted: true,
+                          feedback: "satisfied", startedAt: now, endedAt: now.addingTimeInterval(90))),
+        entry(ReportRequest(day: "2024-04-25", scope: "IN")),
+        entry(DailyReport(day: "2024-04-25", scope: "IN", generatedAt: now,
+                          rows: [.init(centre: "DRG-01", kind: .getOutTheVote, counts: .init(attempts: 3, connected: 2, noAnswer: 1, voted: 2))],
+                          totals: .init(attempts: 3, connected: 2, noAnswer: 1, voted: 2))),
+    ]
+
+    static func entry<M: SamparkMessage & Equatable>(_ message: M) -> (String, @Sendable () throws -> [UInt8], @Sendable ([UInt8]) throws -> Bool) {
+        (M.messageType, { try MessageCoding.encode(message) }, { body in try MessageCoding.decode(M.self, from: body) == message })
+    }
+
+    static let schemaDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("schemas/messages")
+
+    /// Runs check-jsonschema on `body` against the type's schema; returns its exit status.
+    static func validate(_ body: [UInt8], type: String) throws -> Int32 {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sampark-\(type)-\(UUID().uuidString).json")
+        try Data(body).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["check-jsonschema", "--schemafile",
+                             schemaDirectory.appendingPathComponent("\(type).json").path, file.path]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    @Test func everyTypeHasASchemaAndEveryExampleValidates() throws {
+        let schemas = try FileManager.default.contentsOfDirectory(atPath: Self.schemaDirectory.path)
+            .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }
+        #expect(Set(schemas) == Set(Self.examples.map(\.0)), "one schema per message type, no more, no less")
+        for (type, encode, _) in Self.examples {
+            let status = try Self.validate(try encode(), type: type)
+            #expect(status == 0, "\(type): the encoded example does not validate against its schema")
+        }
+    }
+
+    @Test func examplesRoundTrip() throws {
+        for (type, encode, decodesEqual) in Self.examples {
+            #expect(try decodesEqual(try encode()), "\(type) does not decode to what was encoded")
+        }
+    }
+
+    /// The check can fail: a body missing a required field, or with a bad phone, is refused.
+    @Test func theSchemaCheckRefusesWhatBreaksTheContract() throws {
+        let missing = Array(#"{"day": "2024-04-25", "scope": "IN", "rows": [], "totals": {}}"#.utf8)
+        #expect(try Self.validate(missing, type: DailyReport.messageType) != 0)
+        var offer = try JSONSerialization.jsonObject(with: Data(try MessageCoding.encode(
+            CallOffer(entryID: 1, listID: 1, centre: "C", kind: .relay, phone: "+919876543210", name: "N", expiresAt: Self.now)))) as! [String: Any]
+        offer["phone"] = "12345"
+        #expect(try Self.validate(Array(try JSONSerialization.data(withJSONObject: offer)), type: CallOffer.messageType) != 0)
+    }
+
+    @Test func keysAreSnakeCaseAndDatesISO8601() throws {
+        let body = String(decoding: try MessageCoding.encode(
+            CallOutcome(entryID: 5, centre: "C", agent: "a", result: .noAnswer, startedAt: Self.now, endedAt: Self.now)), as: UTF8.self)
+        #expect(body.contains(#""entry_id":5"#))
+        #expect(body.contains(#""result":"no_answer""#))
+        #expect(body.contains(#""started_at":"2024-04-24T23:06:40Z""#))
+        #expect(!body.contains("has_voted"), "absent optionals are left out, not null")
+    }
+
+    @Test func decodingFailuresNameTheFieldNotTheValue() throws {
+        let body = Array(#"{"entry_id": "9876543210", "centre": "C"}"#.utf8)
+        do {
+            _ = try MessageCoding.decode(CallOutcome.self, from: body)
+            Issue.record("decoded a broken body")
+        } catch {
+            let reason = describeDecodingFailure(error)
+            #expect(reason.contains("entry_id") || reason.contains("entryID"))
+            #expect(!reason.contains("9876543210"))
+        }
+    }
+}

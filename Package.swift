@@ -61,6 +61,17 @@ let package = Package(
             dependencies: ["SamparkPostgres", .product(name: "Logging", package: "swift-log")]
         ),
 
+        // The delivery rules every worker gets: inbox, outbox and its relay, retries through
+        // delay queues, dead letters with reasons, and the broker topology.
+        .target(
+            name: "SamparkRuntime",
+            dependencies: [
+                "SamparkAMQP", "SamparkPostgres", "SamparkCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // System benchmark: the Swift clients beside raw rabbitmq-c and psql \copy.
         .executableTarget(
             name: "SamparkBench",
@@ -72,6 +83,7 @@ let package = Package(
         .testTarget(name: "SamparkAMQPTests", dependencies: ["SamparkAMQP", "SamparkTestSupport"]),
         .testTarget(name: "SamparkPostgresTests", dependencies: ["SamparkPostgres", "SamparkTestSupport"]),
         .testTarget(name: "SamparkCoreTests", dependencies: ["SamparkCore"]),
+        .testTarget(name: "SamparkRuntimeTests", dependencies: ["SamparkRuntime", "SamparkSchema", "SamparkTestSupport"]),
         .testTarget(name: "SamparkServerTests", dependencies: ["SamparkServer", "SamparkTestSupport"]),
         .testTarget(name: "SamparkSchemaTests", dependencies: ["SamparkSchema", "SamparkTestSupport"]),
     ],

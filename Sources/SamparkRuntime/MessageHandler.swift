@@ -1,0 +1,90 @@
+import Foundation
+import SamparkCore
+import SamparkPostgres
+
+/// Handles one message type for a worker. The runner gives every handler the same delivery
+/// rules (docs/runtime.md): it decodes the body, opens one PostgreSQL transaction, records the
+/// message id in the inbox (a message seen before is acked and not handled again), calls
+/// `handle`, commits, and only then acks. What the handler publishes goes through the outbox
+/// in that same transaction.
+///
+/// `handle` runs synchronously on a database connection's own thread and may run more than
+/// once (a serialization failure or deadlock runs the transaction again), so every effect must
+/// go through `context.connection` or `context.publish`.
+public protocol MessageHandler: Sendable {
+    associatedtype Message: SamparkMessage
+    func handle(_ message: Message, context: HandlerContext) throws
+}
+
+/// A failure a handler names itself. Database errors need no wrapping: the runner classifies
+/// them by SQLSTATE (serialization failures, deadlocks, lost connections are transient;
+/// constraint violations are permanent).
+public enum HandlerError: Error, Sendable, CustomStringConvertible {
+    /// The message can never succeed (an unknown reference, a rule it breaks): dead-letter it
+    /// at once with this reason. No personal data in the reason: it goes into a header.
+    case permanent(String)
+    /// The message may succeed later: retry it through the delay queues.
+    case transient(String)
+
+    public var description: String {
+        switch self {
+        case .permanent(let reason): return reason
+        case .transient(let reason): return reason
+        }
+    }
+}
+
+/// What a handler sees besides its message: the transaction's connection, the delivery's
+/// identity, and the outbox.
+public final class HandlerContext {
+    public let connection: PostgresConnection
+    public let messageID: String
+    public let messageType: String
+    public let correlationID: String?
+    public let replyTo: String?
+    /// The queue the message came from (also the inbox's consumer name).
+    public let queue: String
+    let appID: String
+    private(set) var published = 0
+
+    init(connection: PostgresConnection, messageID: String, messageType: String, correlationID: String?,
+         replyTo: String?, queue: String, appID: String) {
+        self.connection = connection
+        self.messageID = messageID
+        self.messageType = messageType
+        self.correlationID = correlationID
+        self.replyTo = replyTo
+        self.queue = queue
+        self.appID = appID
+    }
+
+    /// Records `message` in the outbox, inside the handler's transaction; the outbox relay
+    /// publishes it under confirms after the commit. `messageID` defaults to one derived from
+    /// this delivery's id and the count of messages published so far, so that running the
+    /// handler again (a retried transaction, a redelivery after a crash) publishes the same ids
+    /// and consumers' inboxes drop the repeats.
+    public func publish<M: SamparkMessage>(_ message: M, exchange: String, routingKey: String,
+                                           messageID: String? = nil, correlationID: String? = nil,
+                                           replyTo: String? = nil) throws {
+        published += 1
+        let id = messageID ?? "\(self.messageID)/\(published)"
+        try Outbox.insert(message, exchange: exchange, routingKey: routingKey, messageID: id,
+                          correlationID: correlationID ?? self.correlationID, replyTo: replyTo,
+                          appID: appID, on: connection)
+    }
+}
+
+/// A handler with its message type erased, as the runner keeps them.
+struct RegisteredHandler: Sendable {
+    let messageType: String
+    let run: @Sendable ([UInt8], HandlerContext) throws -> Void
+    let decodeCheck: @Sendable ([UInt8]) throws -> Void
+
+    init<H: MessageHandler>(_ handler: H) {
+        messageType = H.Message.messageType
+        run = { body, context in
+            try handler.handle(try MessageCoding.decode(H.Message.self, from: body), context: context)
+        }
+        decodeCheck = { body in _ = try MessageCoding.decode(H.Message.self, from: body) }
+    }
+}

@@ -1,0 +1,259 @@
+import Foundation
+import Logging
+import SamparkAMQP
+import SamparkCore
+import SamparkPostgres
+import ServiceLifecycle
+
+/// Consumes one work queue and gives each delivery Sampark's delivery rules (docs/runtime.md):
+///
+/// 1. no `message_id`, an unknown `type`, or a body that does not decode → dead-lettered at
+///    once with the reason in headers (permanent: retrying cannot help);
+/// 2. otherwise one transaction: the message id goes into the inbox (seen before → nothing is
+///    done again), the handler runs, its publishes go into the outbox; commit;
+/// 3. ack after the commit, and wake the outbox relay;
+/// 4. a transient failure (lost connection, serialization failure, deadlock,
+///    `HandlerError.transient`) → a copy goes to the next delay queue and the delivery is
+///    acked; after the last delay, dead-lettered;
+/// 5. a permanent failure (constraint violation, `HandlerError.permanent`, any other error)
+///    → dead-lettered at once.
+///
+/// At most `concurrency` deliveries are handled at once. On graceful shutdown (SIGTERM) the
+/// runner stops taking deliveries, lets those in hand finish and ack, then cancels its
+/// consumer so the broker returns what was prefetched but not started.
+public final class MessageRunner: Service, Sendable {
+    public struct Settings: Sendable {
+        public var queue: String
+        public var prefetch: UInt16
+        public var concurrency: Int
+        public var retry: RetryPolicy
+        /// The `app_id` of what this worker publishes (its name).
+        public var appID: String
+
+        public init(queue: String, prefetch: UInt16 = 50, concurrency: Int = 4,
+                    retry: RetryPolicy = .default, appID: String) {
+            self.queue = queue
+            self.prefetch = prefetch
+            self.concurrency = max(1, concurrency)
+            self.retry = retry
+            self.appID = appID
+        }
+    }
+
+    /// What became of one delivery; for tests and metrics.
+    public enum Outcome: String, Sendable {
+        case handled, duplicate, retried, deadLettered = "dead_lettered", returned
+    }
+
+    public let settings: Settings
+    private let handlers: [String: RegisteredHandler]
+    private let amqp: AMQPConnection
+    private let pool: PostgresPool
+    private let relay: OutboxRelay?
+    private let logger: Logger
+    private let observer: (@Sendable (Outcome, String, Duration) -> Void)?
+
+    /// - Parameters:
+    ///   - observer: told the outcome, message type and handling time of every delivery
+    ///     (metrics hook).
+    public init(settings: Settings, handlers: [any MessageHandler], amqp: AMQPConnection, pool: PostgresPool,
+                relay: OutboxRelay?, logger: Logger,
+                observer: (@Sendable (Outcome, String, Duration) -> Void)? = nil) {
+        self.settings = settings
+        var byType: [String: RegisteredHandler] = [:]
+        for handler in handlers {
+            let registered = RegisteredHandler(handler)
+            precondition(byType[registered.messageType] == nil, "two handlers for \(registered.messageType)")
+            byType[registered.messageType] = registered
+        }
+        self.handlers = byType
+        self.amqp = amqp
+        self.pool = pool
+        self.relay = relay
+        var logger = logger
+        logger[metadataKey: "queue"] = "\(settings.queue)"
+        self.logger = logger
+        self.observer = observer
+    }
+
+    public func run() async throws {
+        let consumer = try await amqp.consume(queue: settings.queue, prefetch: settings.prefetch)
+        logger.info("consuming", metadata: ["types": "\(handlers.keys.sorted().joined(separator: ","))"])
+        // The reading task is cancelled to stop taking deliveries; the handlers it started are
+        // unstructured tasks, so that cancellation does not reach them: they finish and ack.
+        let reader = Task { await self.read(consumer) }
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await reader.value
+            } onCancel: {
+                reader.cancel()
+            }
+        } onGracefulShutdown: {
+            reader.cancel()
+        }
+        try? await consumer.cancel()
+        logger.info("stopped consuming")
+    }
+
+    private func read(_ consumer: AMQPConsumer) async {
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            do {
+                for try await delivery in consumer {
+                    if Task.isCancelled { break }
+                    if running >= settings.concurrency {
+                        await group.next()
+                        running -= 1
+                    }
+                    let handling = Task { await self.process(delivery) }
+                    group.addTask { _ = await handling.value }
+                    running += 1
+                }
+            } catch {
+                logger.error("the consumer ended", metadata: ["error": "\(error)"])
+            }
+            await group.waitForAll()
+        }
+    }
+
+    // MARK: One delivery
+
+    /// Handles one delivery to the end: acked after commit, retried, or dead-lettered.
+    @discardableResult
+    public func process(_ delivery: Delivery) async -> Outcome {
+        let start = ContinuousClock.now
+        let type = delivery.properties.type ?? ""
+        var logger = self.logger
+        logger[metadataKey: "type"] = "\(type)"
+        if let id = delivery.properties.messageID { logger[metadataKey: "message_id"] = "\(id)" }
+        let outcome = await outcome(of: delivery, type: type, logger: logger)
+        observer?(outcome, type, ContinuousClock.now - start)
+        return outcome
+    }
+
+    private func outcome(of delivery: Delivery, type: String, logger: Logger) async -> Outcome {
+        guard let messageID = delivery.properties.messageID, !messageID.isEmpty else {
+            return await deadLetter(delivery, reason: "the message has no message_id", logger: logger)
+        }
+        guard let handler = handlers[type] else {
+            return await deadLetter(delivery, reason: "no handler on \(settings.queue) for message type '\(type)'", logger: logger)
+        }
+        do {
+            try handler.decodeCheck(delivery.body)
+        } catch {
+            return await deadLetter(delivery, reason: "undecodable \(type): \(describeDecodingFailure(error))", logger: logger)
+        }
+
+        let queue = settings.queue, appID = settings.appID
+        let body = delivery.body, properties = delivery.properties
+        do {
+            let published: Int? = try await pool.transaction { connection in
+                let fresh = try connection.execute(
+                    "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    [queue, messageID], prepared: true)
+                guard fresh == 1 else { return nil }
+                let context = HandlerContext(connection: connection, messageID: messageID, messageType: type,
+                                             correlationID: properties.correlationID, replyTo: properties.replyTo,
+                                             queue: queue, appID: appID)
+                try handler.run(body, context)
+                return context.published
+            }
+            try delivery.ack()
+            guard let published else {
+                logger.info("already handled; acked again")
+                return .duplicate
+            }
+            if published > 0 { relay?.wake() }
+            logger.debug("handled", metadata: ["published": "\(published)"])
+            return .handled
+        } catch let error as HandlerError {
+            switch error {
+            case .permanent(let reason): return await deadLetter(delivery, reason: reason, logger: logger)
+            case .transient(let reason): return await retry(delivery, reason: reason, logger: logger)
+            }
+        } catch let error as PostgresError {
+            if error.retryable { return await retry(delivery, reason: error.description, logger: logger) }
+            return await deadLetter(delivery, reason: error.description, logger: logger)
+        } catch let error as AMQPError {
+            // The ack itself failed: the connection is gone and the broker will redeliver;
+            // the inbox makes that redelivery a no-op.
+            logger.warning("could not ack after commit; the redelivery will be recognised", metadata: ["error": "\(error)"])
+            return .returned
+        } catch {
+            return await deadLetter(delivery, reason: "handler failed: \(error)", logger: logger)
+        }
+    }
+
+    private func attempt(of delivery: Delivery) -> Int {
+        Int(delivery.properties.headers[Headers.attempt]?.intValue ?? 1)
+    }
+
+    /// Sends a copy to the next delay queue (or dead-letters it after the last), then acks.
+    private func retry(_ delivery: Delivery, reason: String, logger: Logger) async -> Outcome {
+        let attempt = attempt(of: delivery)
+        guard attempt < settings.retry.maxAttempts else {
+            return await deadLetter(delivery, reason: "gave up after \(attempt) attempts: \(reason)", logger: logger)
+        }
+        var properties = delivery.properties
+        properties.headers[Headers.attempt] = .int(Int64(attempt + 1))
+        properties.headers[Headers.lastError] = .string(Headers.clip(reason))
+        let copy = OutgoingMessage(exchange: "", routingKey: RetryPolicy.delayQueue(for: settings.queue, retry: attempt),
+                                   body: delivery.body, properties: properties)
+        do {
+            try await amqp.publish(copy)
+            try delivery.ack()
+            logger.warning("will retry", metadata: ["attempt": "\(attempt)", "error": "\(reason)",
+                                                    "retry_in_ms": "\(settings.retry.milliseconds(beforeRetry: attempt))"])
+            return .retried
+        } catch {
+            return returnToQueue(delivery, because: error, logger: logger)
+        }
+    }
+
+    /// Publishes a copy with the reason to the dead-letter exchange, then acks.
+    private func deadLetter(_ delivery: Delivery, reason: String, logger: Logger) async -> Outcome {
+        var properties = delivery.properties
+        properties.headers[Headers.reason] = .string(Headers.clip(reason))
+        properties.headers[Headers.queue] = .string(settings.queue)
+        properties.headers[Headers.attempt] = .int(Int64(attempt(of: delivery)))
+        properties.headers[Headers.deadAt] = .int(Int64(Date().timeIntervalSince1970))
+        if properties.messageID == nil || properties.messageID?.isEmpty == true {
+            properties.messageID = UUID().uuidString.lowercased()
+        }
+        let copy = OutgoingMessage(exchange: Topology.deadLetterExchange, routingKey: settings.queue,
+                                   body: delivery.body, properties: properties)
+        do {
+            try await amqp.publish(copy)
+            try delivery.ack()
+            logger.error("dead-lettered", metadata: ["reason": "\(reason)"])
+            return .deadLettered
+        } catch {
+            return returnToQueue(delivery, because: error, logger: logger)
+        }
+    }
+
+    /// Neither retry nor dead-letter could be published (the broker is away): give the
+    /// delivery back. The queue's delivery limit bounds how often this can happen.
+    private func returnToQueue(_ delivery: Delivery, because error: Error, logger: Logger) -> Outcome {
+        logger.warning("could not publish a retry or dead letter; returning the message", metadata: ["error": "\(error)"])
+        try? delivery.nack(requeue: true)
+        return .returned
+    }
+}
+
+/// The headers Sampark sets on retried and dead-lettered messages.
+public enum Headers {
+    /// Which attempt this delivery is (1 for the first).
+    public static let attempt = "x-sampark-attempt"
+    /// Why the previous attempt failed (on retries).
+    public static let lastError = "x-sampark-last-error"
+    /// Why the message was dead-lettered.
+    public static let reason = "x-sampark-reason"
+    /// The work queue it was dead-lettered from.
+    public static let queue = "x-sampark-queue"
+    /// When it was dead-lettered (seconds since 1970).
+    public static let deadAt = "x-sampark-dead-at"
+
+    /// Headers stay small: reasons are cut at 500 characters.
+    static func clip(_ text: String) -> String { text.count > 500 ? String(text.prefix(500)) + "…" : text }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import Logging
+import SamparkAMQP
+import SamparkPostgres
+import ServiceLifecycle
+import Synchronization
+
+/// Publishes committed outbox rows under publisher confirms, oldest first, and marks them
+/// published.
+///
+/// Any number of relays may run (one per worker process): each claims a batch with
+/// `FOR UPDATE SKIP LOCKED` and a lease (`claimed_until`), so two relays do not publish the
+/// same rows, and rows claimed by a relay that died are taken over when the lease ends. A row
+/// is marked published only after the broker confirmed it; a relay killed in between
+/// publishes it again, and the consumer's inbox drops the repeat. A message the broker
+/// returns as unroutable is dead-lettered with the reason (routing key `outbox.unroutable`)
+/// rather than retried forever.
+public final class OutboxRelay: Service, Sendable {
+    public struct Settings: Sendable {
+        public var batchSize: Int
+        /// How often to look for rows when nobody woke the relay (rows from other processes,
+        /// or left by a relay that died).
+        public var pollInterval: Duration
+        public var lease: Duration
+        public init(batchSize: Int = 500, pollInterval: Duration = .seconds(1), lease: Duration = .seconds(30)) {
+            self.batchSize = batchSize
+            self.pollInterval = pollInterval
+            self.lease = lease
+        }
+    }
+
+    private let settings: Settings
+    private let amqp: AMQPConnection
+    private let pool: PostgresPool
+    private let logger: Logger
+    private let relayID = UUID().uuidString.lowercased()
+    private let signal = Mutex<(woken: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    public init(settings: Settings = Settings(), amqp: AMQPConnection, pool: PostgresPool, logger: Logger) {
+        self.settings = settings
+        self.amqp = amqp
+        self.pool = pool
+        self.logger = logger
+    }
+
+    /// Asks the relay to look now (a handler just committed outbox rows).
+    public func wake() {
+        let waiter = signal.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.woken = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                var relayed = 0
+                do {
+                    relayed = try await self.relayOnce()
+                } catch is CancellationError {
+                    return
+                } catch {
+                    self.logger.warning("outbox relay failed; trying again", metadata: ["error": "\(error)"])
+                }
+                if relayed == 0 { await self.sleep() }
+            }
+        }
+        // What is left is relayed by the next relay to run (this one's lease runs out).
+        wake()
+    }
+
+    private func sleep() async {
+        let timer = Task { [settings] in
+            try? await Task.sleep(for: settings.pollInterval)
+            self.wake()
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = signal.withLock { state -> Bool in
+                    if state.woken { state.woken = false; return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            self.wake()
+        }
+        signal.withLock { $0.woken = false }
+        timer.cancel()
+    }
+
+    struct Row: Sendable {
+        let id: Int64
+        let message: OutgoingMessage
+    }
+
+    /// Claims, publishes and marks one batch; returns how many rows it published.
+    @discardableResult
+    public func relayOnce() async throws -> Int {
+        let leaseSeconds = Double(settings.lease.components.seconds)
+        let batch = settings.batchSize
+        let relayID = relayID
+        let rows: [Row] = try await pool.transaction { connection in
+            try connection.query("""
+                UPDATE outbox SET claimed_until = now() + make_interval(secs => $1), claimed_by = $2
+                WHERE id IN (
+                    SELECT id FROM outbox
+                    WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+                    ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                RETURNING id, exchange, routing_key, message_id, type, app_id, body, correlation_id,
+                          reply_to, extract(epoch FROM created_at)::bigint AS created
+                """, [leaseSeconds, relayID, batch], prepared: true).map { row in
+                var properties = AMQPProperties(contentType: "application/json")
+                properties.messageID = try row.decode(String.self, column: "message_id")
+                properties.type = try row.decode(String.self, column: "type")
+                properties.appID = try row.decode(String?.self, column: "app_id")
+                properties.correlationID = try row.decode(String?.self, column: "correlation_id")
+                properties.replyTo = try row.decode(String?.self, column: "reply_to")
+                properties.timestamp = UInt64(try row.decode(Int64.self, column: "created"))
+                let message = OutgoingMessage(exchange: try row.decode(String.self, column: "exchange"),
+                                              routingKey: try row.decode(String.self, column: "routing_key"),
+                                              body: [UInt8](try row.decode(Data.self, column: "body")),
+                                              properties: properties)
+                return Row(id: try row.decode(Int64.self, column: "id"), message: message)
+            }
+        }
+        guard !rows.isEmpty else { return 0 }
+
+        // One publish per row, all in flight together: each learns its own fate.
+        let results = await withTaskGroup(of: (Int64, Error?).self) { group in
+            for row in rows {
+                group.addTask {
+                    do {
+                        try await self.amqp.publish(row.message)
+                        return (row.id, nil)
+                    } catch {
+                        return (row.id, error)
+                    }
+                }
+            }
+            var results: [(Int64, Error?)] = []
+            for await result in group { results.append(result) }
+            return results
+        }
+        var published: [Int64] = []
+        var firstFailure: Error?
+        for (id, error) in results {
+            guard let error else { published.append(id); continue }
+            if case AMQPError.publishReturned = error, let row = rows.first(where: { $0.id == id }),
+               await deadLetterUnroutable(row, error: error) {
+                published.append(id)
+            } else if firstFailure == nil {
+                firstFailure = error
+            }
+        }
+        if !published.isEmpty {
+            try await pool.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1)", [published], prepared: true)
+        }
+        if let firstFailure {
+            // The rest keep their lease and are tried again when it ends.
+            throw firstFailure
+        }
+        return published.count
+    }
+
+    private func deadLetterUnroutable(_ row: Row, error: Error) async -> Bool {
+        var properties = row.message.properties
+        properties.headers[Headers.reason] = .string(Headers.clip("unroutable: \(error)"))
+        properties.headers["x-sampark-exchange"] = .string(row.message.exchange)
+        properties.headers["x-sampark-routing-key"] = .string(row.message.routingKey)
+        let copy = OutgoingMessage(exchange: Topology.deadLetterExchange, routingKey: Topology.unroutableRoutingKey,
+                                   body: row.message.body, properties: properties)
+        do {
+            try await amqp.publish(copy)
+            logger.error("outbox message was unroutable; dead-lettered", metadata: [
+                "message_id": "\(properties.messageID ?? "")", "type": "\(properties.type ?? "")",
+                "exchange": "\(row.message.exchange)", "routing_key": "\(row.message.routingKey)",
+            ])
+            return true
+        } catch {
+            return false
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import SamparkAMQP
+
+/// Sampark's broker topology, declared in one place: `sampark topology` applies all of it,
+/// and each worker applies what it uses when it starts (declarations are idempotent).
+///
+/// Exchanges are durable topics named `sampark.<domain>`. Each work queue `<worker>.<purpose>`
+/// is a quorum queue with:
+/// - a delivery limit: a message redelivered that often (say, it crashes its worker every
+///   time) goes to the dead-letter exchange instead of spinning;
+/// - `<queue>.dead`, bound to `sampark.dead` by the queue's name, where the runner puts what
+///   can never succeed, with the reason in `x-sampark-reason`;
+/// - delay queues `<queue>.delay.<n>`, one per retry, whose message TTL is the delay and whose
+///   dead-letter target is the work queue again (at-least-once dead-lettering, so a delayed
+///   message cannot be lost on its way back).
+public enum Topology {
+    public static let ingestExchange = "sampark.ingest"
+    public static let listsExchange = "sampark.lists"
+    public static let callsExchange = "sampark.calls"
+    public static let reportsExchange = "sampark.reports"
+    public static let deadLetterExchange = "sampark.dead"
+    /// Where the outbox relay dead-letters a message no queue was bound to take.
+    public static let unroutableRoutingKey = "outbox.unroutable"
+    /// Redeliveries (not retries) after which the broker dead-letters a message.
+    public static let deliveryLimit = 10
+
+    public static let exchanges: [ExchangeDeclaration] = [
+        ExchangeDeclaration(name: ingestExchange, kind: .topic),
+        ExchangeDeclaration(name: listsExchange, kind: .topic),
+        ExchangeDeclaration(name: callsExchange, kind: .topic),
+        ExchangeDeclaration(name: reportsExchange, kind: .topic),
+        ExchangeDeclaration(name: deadLetterExchange, kind: .direct),
+    ]
+
+    /// A worker's input queue and what feeds it.
+    public struct WorkQueue: Sendable, Hashable {
+        public var name: String
+        /// (exchange, routing key) pairs bound to the queue.
+        public var bindings: [Binding]
+
+        public struct Binding: Sendable, Hashable {
+            public var exchange: String
+            public var routingKey: String
+            public init(_ exchange: String, _ routingKey: String) {
+                self.exchange = exchange
+                self.routingKey = routingKey
+            }
+        }
+
+        public init(name: String, bindings: [Binding]) {
+            self.name = name
+            self.bindings = bindings
+        }
+
+        public var deadQueue: String { "\(name).dead" }
+    }
+
+    /// Declares the exchanges, then `queue` with its dead-letter and delay queues and bindings.
+    public static func declare(_ queue: WorkQueue, retry: RetryPolicy = .default, on amqp: AMQPConnection) async throws {
+        for exchange in exchanges { try await amqp.declare(exchange) }
+        try await amqp.declare(QueueDeclaration.quorum(queue.name, deadLetterExchange: deadLetterExchange,
+                                                       deadLetterRoutingKey: queue.name, deliveryLimit: deliveryLimit))
+        try await amqp.declare(QueueDeclaration.quorum(queue.deadQueue))
+        try await amqp.bind(QueueBinding(queue: queue.deadQueue, exchange: deadLetterExchange, routingKey: queue.name))
+        for retryNumber in 1...retry.delays.count {
+            try await amqp.declare(QueueDeclaration.quorum(
+                RetryPolicy.delayQueue(for: queue.name, retry: retryNumber),
+                deadLetterExchange: "", deadLetterRoutingKey: queue.name,
+                messageTTL: Int(retry.milliseconds(beforeRetry: retryNumber)),
+                extra: ["x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"]))
+        }
+        for binding in queue.bindings {
+            try await amqp.bind(QueueBinding(queue: queue.name, exchange: binding.exchange, routingKey: binding.routingKey))
+        }
+    }
+
+    /// Declares the queue that collects unroutable outbox messages.
+    public static func declareUnroutable(on amqp: AMQPConnection) async throws {
+        for exchange in exchanges { try await amqp.declare(exchange) }
+        try await amqp.declare(QueueDeclaration.quorum(unroutableRoutingKey))
+        try await amqp.bind(QueueBinding(queue: unroutableRoutingKey, exchange: deadLetterExchange, routingKey: unroutableRoutingKey))
+    }
+}

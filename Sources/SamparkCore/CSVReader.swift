@@ -1,0 +1,143 @@
+/// A streaming CSV reader (RFC 4180, UTF-8): bytes go in as they are read from a file, rows
+/// come out with the line they started on, so every error can name its file and line.
+///
+/// Quoted fields may hold commas, doubled quotes and line breaks; LF and CRLF both end a
+/// row; a UTF-8 byte-order mark at the start is skipped; blank lines are skipped. Invalid
+/// UTF-8 becomes U+FFFD (the row's validation then names the field). Memory is bounded by the
+/// longest row, never by the file.
+///
+/// ```swift
+/// var reader = CSVReader()
+/// for chunk in file { for row in try reader.feed(chunk) { ... } }
+/// for row in try reader.finish() { ... }
+/// ```
+public struct CSVReader {
+    public struct Row: Sendable, Equatable {
+        /// The line the row starts on (1 is the file's first line, normally the header).
+        public var line: Int
+        public var fields: [String]
+    }
+
+    public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
+        public var line: Int
+        public var reason: String
+        public var description: String { "line \(line): \(reason)" }
+    }
+
+    private enum State { case fieldStart, unquoted, quoted, quoteInQuoted }
+
+    private var state = State.fieldStart
+    private var field: [UInt8] = []
+    private var fields: [String] = []
+    private var line = 1
+    private var rowLine = 1
+    private var atStart = true
+    private var pendingCR = false
+    /// The longest field accepted, so a missing closing quote cannot swallow a whole file.
+    public var maximumFieldBytes: Int
+
+    public init(maximumFieldBytes: Int = 1 << 20) {
+        self.maximumFieldBytes = maximumFieldBytes
+    }
+
+    public mutating func feed(_ bytes: some Sequence<UInt8>) throws(Failure) -> [Row] {
+        var rows: [Row] = []
+        for byte in bytes {
+            if atStart {
+                atStart = false
+                if byte == 0xEF { bomSeen = 1; continue }
+            }
+            if bomSeen > 0 {
+                // Skip EF BB BF; anything else is data after all.
+                if bomSeen == 1 && byte == 0xBB { bomSeen = 2; continue }
+                if bomSeen == 2 && byte == 0xBF { bomSeen = 0; continue }
+                let partial: [UInt8] = bomSeen == 1 ? [0xEF] : [0xEF, 0xBB]
+                bomSeen = 0
+                for b in partial { try consume(b, into: &rows) }
+            }
+            try consume(byte, into: &rows)
+        }
+        return rows
+    }
+
+    private var bomSeen = 0
+
+    /// Ends the input: returns the last row if the file did not end with a line break.
+    public mutating func finish() throws(Failure) -> [Row] {
+        if state == .quoted {
+            throw Failure(line: rowLine, reason: "a quoted field is not closed before the end of the file")
+        }
+        var rows: [Row] = []
+        if state != .fieldStart || !field.isEmpty || !fields.isEmpty { endRow(into: &rows) }
+        return rows
+    }
+
+    private mutating func consume(_ byte: UInt8, into rows: inout [Row]) throws(Failure) {
+        let quote: UInt8 = 0x22, comma: UInt8 = 0x2C, lf: UInt8 = 0x0A, cr: UInt8 = 0x0D
+        if pendingCR {
+            pendingCR = false
+            if byte == lf { return }    // CRLF: the CR already ended the row
+        }
+        switch state {
+        case .fieldStart, .unquoted:
+            switch byte {
+            case quote where state == .fieldStart && field.isEmpty:
+                state = .quoted
+            case comma:
+                endField()
+            case lf, cr:
+                line += 1
+                if byte == cr { pendingCR = true }
+                if fields.isEmpty && field.isEmpty && state == .fieldStart {
+                    rowLine = line      // a blank line
+                } else {
+                    endRow(into: &rows)
+                }
+            default:
+                state = .unquoted
+                try append(byte)
+            }
+        case .quoted:
+            if byte == quote {
+                state = .quoteInQuoted
+            } else {
+                if byte == lf { line += 1 }
+                try append(byte)
+            }
+        case .quoteInQuoted:
+            switch byte {
+            case quote:
+                state = .quoted
+                try append(quote)
+            case comma:
+                endField()
+            case lf, cr:
+                line += 1
+                if byte == cr { pendingCR = true }
+                endRow(into: &rows)
+            default:
+                throw Failure(line: line, reason: "text after a closing quote; a quote inside a quoted field is written twice (\"\")")
+            }
+        }
+    }
+
+    private mutating func append(_ byte: UInt8) throws(Failure) {
+        guard field.count < maximumFieldBytes else {
+            throw Failure(line: rowLine, reason: "a field is longer than \(maximumFieldBytes) bytes (is a closing quote missing?)")
+        }
+        field.append(byte)
+    }
+
+    private mutating func endField() {
+        fields.append(String(decoding: field, as: UTF8.self))
+        field.removeAll(keepingCapacity: true)
+        state = .fieldStart
+    }
+
+    private mutating func endRow(into rows: inout [Row]) {
+        endField()
+        rows.append(Row(line: rowLine, fields: fields))
+        fields = []
+        rowLine = line
+    }
+}

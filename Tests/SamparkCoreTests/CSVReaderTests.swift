@@ -1,0 +1,59 @@
+import Testing
+@testable import SamparkCore
+
+@Suite struct CSVReaderTests {
+    private func read(_ text: String, chunk: Int = 1_000_000) throws -> [CSVReader.Row] {
+        var reader = CSVReader()
+        var rows: [CSVReader.Row] = []
+        let bytes = Array(text.utf8)
+        var start = 0
+        while start < bytes.count {
+            let end = min(bytes.count, start + chunk)
+            rows += try reader.feed(bytes[start..<end])
+            start = end
+        }
+        rows += try reader.finish()
+        return rows
+    }
+
+    @Test func plainRowsWithLineNumbers() throws {
+        let rows = try read("a,b,c\n1,2,3\n4,5,6\n")
+        #expect(rows.map(\.fields) == [["a", "b", "c"], ["1", "2", "3"], ["4", "5", "6"]])
+        #expect(rows.map(\.line) == [1, 2, 3])
+    }
+
+    @Test func quotesCommasNewlinesAndCRLF() throws {
+        let text = "name,note\r\n\"Devi, Asha\",\"said \"\"yes\"\"\nand left\"\r\nRam,\r\n"
+        for chunk in [1, 2, 3, 7, 1000] {
+            let rows = try read(text, chunk: chunk)
+            #expect(rows.map(\.fields) == [["name", "note"], ["Devi, Asha", "said \"yes\"\nand left"], ["Ram", ""]], "chunk \(chunk)")
+            #expect(rows.map(\.line) == [1, 2, 4], "a row that spans two lines: the next starts on line 4")
+        }
+    }
+
+    @Test func byteOrderMarkBlankLinesAndNoFinalNewline() throws {
+        let rows = try read("\u{FEFF}code,name\n\nB-1,Booth one")
+        #expect(rows.map(\.fields) == [["code", "name"], ["B-1", "Booth one"]])
+        #expect(rows.map(\.line) == [1, 3])
+    }
+
+    @Test func unicodeSurvives() throws {
+        let rows = try read("नाम,शहर\nआशा,दुर्ग\n", chunk: 5)
+        #expect(rows[1].fields == ["आशा", "दुर्ग"])
+    }
+
+    @Test func anUnclosedQuoteNamesItsLine() {
+        #expect(throws: CSVReader.Failure(line: 2, reason: "a quoted field is not closed before the end of the file")) {
+            _ = try read("a,b\n\"open,1\n2,3\n")
+        }
+    }
+
+    @Test func textAfterAClosingQuoteIsAnError() {
+        #expect(throws: CSVReader.Failure.self) { _ = try read("a\n\"x\"y\n") }
+    }
+
+    @Test func aRunawayFieldIsBounded() {
+        var reader = CSVReader(maximumFieldBytes: 10)
+        #expect(throws: CSVReader.Failure.self) { _ = try reader.feed(Array("\"0123456789ABC".utf8)) }
+    }
+}

@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "SamparkAMQP", targets: ["SamparkAMQP"]),
         .library(name: "SamparkPostgres", targets: ["SamparkPostgres"]),
+        .executable(name: "sampark", targets: ["SamparkCLI"]),
         .executable(name: "sampark-bench", targets: ["SamparkBench"]),
     ],
     dependencies: [
@@ -69,6 +70,16 @@ let package = Package(
                 "SamparkAMQP", "SamparkPostgres", "SamparkCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // `sampark`: migrate, topology, load files, request lists and reports, play a desk.
+        .executableTarget(
+            name: "SamparkCLI",
+            dependencies: [
+                "SamparkAMQP", "SamparkPostgres", "SamparkCore", "SamparkRuntime", "SamparkSchema",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 

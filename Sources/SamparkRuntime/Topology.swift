@@ -23,6 +23,17 @@ public enum Topology {
     /// Redeliveries (not retries) after which the broker dead-letters a message.
     public static let deliveryLimit = 10
 
+    // The work queues of the five workers.
+    public static let ingestBatches = WorkQueue(name: "ingest-worker.batches", bindings: [.init(ingestExchange, "ingest.batch.*")])
+    public static let listRequests = WorkQueue(name: "list-builder.requests", bindings: [.init(listsExchange, "list.build")])
+    public static let readyLists = WorkQueue(name: "dialer-dispatcher.lists", bindings: [.init(listsExchange, "list.ready")])
+    public static let callOutcomes = WorkQueue(name: "feedback-aggregator.outcomes", bindings: [.init(callsExchange, "call.outcome")])
+    public static let reportRequests = WorkQueue(name: "reporter.requests", bindings: [.init(reportsExchange, "report.request")])
+    public static let workQueues = [ingestBatches, listRequests, readyLists, callOutcomes, reportRequests]
+
+    /// The queue a centre's desk takes its offers from; bound to `sampark.calls` by its own name.
+    public static func offerQueue(centre: String) -> String { "call.offer.\(centre)" }
+
     public static let exchanges: [ExchangeDeclaration] = [
         ExchangeDeclaration(name: ingestExchange, kind: .topic),
         ExchangeDeclaration(name: listsExchange, kind: .topic),

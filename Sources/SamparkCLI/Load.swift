@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import SamparkAMQP
+import SamparkCore
+import SamparkRuntime
+
+/// `sampark load SOURCE FILE`: reads a CSV file as it streams and publishes its rows in
+/// batches to the ingest-worker, under confirms; with `--wait`, prints what the worker
+/// accepted and rejected (line, field, reason) as its answers come back.
+struct Load: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Load a CSV file (org tree, people, contacts, centres, ...).")
+
+    @Argument(help: "What the file holds: \(IngestSource.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var source: String
+
+    @Argument(help: "The CSV file (UTF-8, header row).")
+    var file: String
+
+    @Option(help: "Rows per batch.")
+    var batchSize = 1000
+
+    @Flag(help: "Wait for the ingest-worker's answers and print them.")
+    var wait = false
+
+    @OptionGroup var servers: ServerOptions
+
+    func run() async throws {
+        guard let source = IngestSource(rawValue: source) else {
+            throw ValidationError("unknown source '\(source)'; one of: \(IngestSource.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let input = FileHandle(forReadingAtPath: file) else { throw ValidationError("cannot read \(file)") }
+        let fileName = URL(fileURLWithPath: file).lastPathComponent
+        let amqp = try await servers.connect(name: "load")
+        defer { Task { await amqp.close() } }
+        for exchange in Topology.exchanges { try await amqp.declare(exchange) }
+
+        let loadID = UUID().uuidString.lowercased()
+        var replyQueue: String?
+        var answers: AMQPConsumer?
+        if wait {
+            let queue = "sampark.cli.load.\(loadID)"
+            try await amqp.declare(QueueDeclaration(name: queue, durable: false, exclusive: true, autoDelete: true))
+            replyQueue = queue
+            answers = try await amqp.consume(queue: queue, prefetch: 100)
+        }
+
+        var reader = CSVReader()
+        var columns: [String]?
+        var pending: [IngestBatch.Row] = []
+        var batchNumber = 0
+        var rowsSent = 0
+        var formatErrors: [String] = []
+        func send(isLast: Bool) async throws {
+            guard let columns else { return }
+            batchNumber += 1
+            let batch = IngestBatch(loadID: loadID, source: source, file: fileName, batchNumber: batchNumber,
+                                    isLast: isLast, columns: columns, rows: pending)
+            try await amqp.publish(outgoing(batch, exchange: Topology.ingestExchange, routingKey: "ingest.batch.\(source.rawValue)",
+                                            messageID: "\(loadID)/\(batchNumber)", correlationID: loadID, replyTo: replyQueue))
+            rowsSent += pending.count
+            pending.removeAll(keepingCapacity: true)
+            if batchNumber % 50 == 0 { say("\(fileName): \(rowsSent) rows sent in \(batchNumber) batches") }
+        }
+        func take(_ rows: [CSVReader.Row]) async throws {
+            for row in rows {
+                guard let header = columns else {
+                    columns = row.fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                    continue
+                }
+                if row.fields.count != header.count {
+                    formatErrors.append("\(fileName) line \(row.line): \(row.fields.count) fields, the header has \(header.count)")
+                    continue
+                }
+                pending.append(IngestBatch.Row(line: row.line, values: row.fields))
+                if pending.count >= batchSize { try await send(isLast: false) }
+            }
+        }
+        do {
+            while let chunk = try input.read(upToCount: 256 * 1024), !chunk.isEmpty {
+                try await take(try reader.feed(chunk))
+            }
+            try await take(try reader.finish())
+        } catch let failure as CSVReader.Failure {
+            throw ValidationError("\(fileName) \(failure); nothing after it was sent")
+        }
+        try await send(isLast: true)
+        say("\(fileName): \(rowsSent) rows sent in \(batchNumber) batches (load \(loadID))")
+        for error in formatErrors { say("rejected: \(error)") }
+
+        guard let answers else { return }
+        var answered = 0, accepted = 0, rejected = formatErrors.count
+        for try await delivery in answers {
+            try delivery.ack()
+            guard delivery.properties.type == IngestCompleted.messageType,
+                  let done = try? MessageCoding.decode(IngestCompleted.self, from: delivery.body) else { continue }
+            answered += 1
+            accepted += done.accepted
+            rejected += done.rejected.count
+            for rejection in done.rejected {
+                say("rejected: \(done.file) line \(rejection.line), \(rejection.field): \(rejection.reason)")
+            }
+            if answered == batchNumber { break }
+        }
+        try await answers.cancel()
+        say("\(fileName): \(accepted) rows accepted, \(rejected) rejected")
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import SamparkAMQP
+import SamparkCore
+import SamparkRuntime
+
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "report", abstract: "Daily reports.",
+                                                    subcommands: [Request.self, Tail.self])
+
+    /// Today in India Standard Time, `YYYY-MM-DD` (reports are by IST day).
+    static var todayIST: String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "Asia/Kolkata")!
+        let parts = calendar.dateComponents([.year, .month, .day], from: Date())
+        return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
+    }
+
+    struct Request: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Ask the reporter for a day's report.")
+        @Option(help: "The day (IST), YYYY-MM-DD; default today.") var day: String?
+        @Option(help: "The org unit (code) to report on; default the whole tree.") var scope: String?
+        @OptionGroup var servers: ServerOptions
+
+        func run() async throws {
+            let amqp = try await servers.connect(name: "report request")
+            defer { Task { await amqp.close() } }
+            for exchange in Topology.exchanges { try await amqp.declare(exchange) }
+            let day = day ?? ReportCommand.todayIST
+            try await amqp.publish(outgoing(ReportRequest(day: day, scope: scope), exchange: Topology.reportsExchange,
+                                            routingKey: "report.request"))
+            say("requested the daily report for \(day)\(scope.map { " (\($0))" } ?? "")")
+        }
+    }
+
+    /// Binds a queue of its own to the report exchange (as a state IT team would) and prints
+    /// the reports that arrive.
+    struct Tail: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print daily reports as they are published.")
+        @Option(help: "Routing key pattern.") var pattern = "report.daily.#"
+        @Option(help: "Stop after this many reports (0: never).") var count = 0
+        @Flag(help: "Print the report's JSON as published.") var json = false
+        @OptionGroup var servers: ServerOptions
+
+        func run() async throws {
+            let amqp = try await servers.connect(name: "report tail")
+            defer { Task { await amqp.close() } }
+            for exchange in Topology.exchanges { try await amqp.declare(exchange) }
+            let queue = "sampark.cli.reports.\(UUID().uuidString.lowercased())"
+            try await amqp.declare(QueueDeclaration(name: queue, durable: false, exclusive: true, autoDelete: true))
+            try await amqp.bind(QueueBinding(queue: queue, exchange: Topology.reportsExchange, routingKey: pattern))
+            say("waiting for reports on \(Topology.reportsExchange) \(pattern)")
+            var seen = 0
+            for try await delivery in try await amqp.consume(queue: queue, prefetch: 10) {
+                try delivery.ack()
+                if json {
+                    say(delivery.bodyString)
+                } else if let report = try? MessageCoding.decode(DailyReport.self, from: delivery.body) {
+                    say(Self.render(report))
+                }
+                seen += 1
+                if count > 0 && seen >= count { break }
+            }
+        }
+
+        static func render(_ report: DailyReport) -> String {
+            func row(_ name: String, _ c: DailyReport.Counts) -> String {
+                "\(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(c.attempts)\t\(c.connected)\t\(c.noAnswer)\t\(c.busy)\t\(c.wrongNumber)\t\(c.optedOut)\t\(c.voted)"
+            }
+            var lines = ["daily report \(report.day), \(report.scope)",
+                         "centre / campaign             calls\tconn\tno-ans\tbusy\twrong\topt-out\tvoted"]
+            for r in report.rows { lines.append(row("\(r.centre) / \(r.kind.rawValue)", r.counts)) }
+            lines.append(row("total", report.totals))
+            return lines.joined(separator: "\n")
+        }
+    }
+}

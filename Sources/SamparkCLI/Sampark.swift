@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SamparkAMQP
+import SamparkCore
+import SamparkRuntime
+
+/// `sampark`: the control CLI of a Sampark network.
+@main
+struct Sampark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sampark",
+        abstract: "Control Sampark: migrate the database, declare the broker topology, load files, request lists and reports.",
+        subcommands: [Load.self, ListCommand.self, ReportCommand.self, DeskSim.self, TopologyCommand.self])
+}
+
+/// Where the servers are: flags, else SAMPARK_* variables, else the private servers of `make demo`.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "AMQP URL (default: $SAMPARK_AMQP_URL, else the local demo broker).")
+    var amqpURL: String?
+
+    var resolvedAMQPURL: String {
+        amqpURL ?? ProcessInfo.processInfo.environment["SAMPARK_AMQP_URL"] ?? "amqp://sampark:sampark@127.0.0.1:55672/%2f"
+    }
+
+    func connect(name: String) async throws -> AMQPConnection {
+        var configuration = try AMQPConfiguration(url: resolvedAMQPURL)
+        configuration.connectionName = "sampark \(name)"
+        return try await AMQPConnection.connect(configuration, logger: cliLogger)
+    }
+}
+
+/// The CLI prints for people; library logs go to stderr at warning and above.
+let cliLogger: Logger = {
+    var logger = Logger(label: "sampark") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = .warning
+    return logger
+}()
+
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// A message with every property Sampark sets.
+func outgoing<M: SamparkMessage>(_ message: M, exchange: String, routingKey: String, messageID: String = UUID().uuidString.lowercased(),
+                                 correlationID: String? = nil, replyTo: String? = nil) throws -> OutgoingMessage {
+    var properties = AMQPProperties(contentType: MessageCoding.contentType, correlationID: correlationID, replyTo: replyTo,
+                                    messageID: messageID)
+    properties.type = M.messageType
+    properties.appID = "sampark-cli"
+    return OutgoingMessage(exchange: exchange, routingKey: routingKey, body: try MessageCoding.encode(message), properties: properties)
+}

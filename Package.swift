@@ -73,6 +73,18 @@ let package = Package(
             ]
         ),
 
+        // One library per worker: its handlers and its SQL. A message type is handled in the
+        // worker named after its consumer (docs/runtime.md has the map).
+        .target(name: "IngestWorker", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
+        .target(name: "ListBuilder", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
+        .target(
+            name: "DialerDispatcher",
+            dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres", "SamparkAMQP",
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
+        .target(name: "FeedbackAggregator", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
+        .target(name: "Reporter", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
+
         // `sampark`: migrate, topology, load files, request lists and reports, play a desk.
         .executableTarget(
             name: "SamparkCLI",

@@ -1,0 +1,58 @@
+import Foundation
+import Logging
+import SamparkAMQP
+import SamparkPostgres
+import SamparkRuntime
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps an offer queue (`call.offer.<centre>`, a quorum queue bound to `sampark.calls` by its
+/// own name) declared for every call centre in the database: at start, every `interval`, and
+/// at once when a handler asks.
+public final class OfferQueues: Service, Sendable {
+    private let amqp: AMQPConnection
+    private let pool: PostgresPool
+    private let interval: Duration
+    private let logger: Logger
+    private let declared = Mutex<Set<String>>([])
+    private let wakeUp: AsyncStream<Void>.Continuation
+    private let wakes: AsyncStream<Void>
+
+    public init(amqp: AMQPConnection, pool: PostgresPool, interval: Duration = .seconds(10), logger: Logger) {
+        self.amqp = amqp
+        self.pool = pool
+        self.interval = interval
+        self.logger = logger
+        (wakes, wakeUp) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public func isDeclared(_ centre: String) -> Bool { declared.withLock { $0.contains(centre) } }
+
+    public func requestRefresh() { wakeUp.yield() }
+
+    /// Declares the queues of centres not declared yet.
+    public func refresh() async throws {
+        let centres = try await pool.query("SELECT code FROM call_centres ORDER BY code").map { try $0.decode(String.self, at: 0) }
+        for centre in centres where !isDeclared(centre) {
+            let queue = Topology.offerQueue(centre: centre)
+            try await amqp.declare(QueueDeclaration.quorum(queue))
+            try await amqp.bind(QueueBinding(queue: queue, exchange: Topology.callsExchange, routingKey: queue))
+            declared.withLock { _ = $0.insert(centre) }
+            logger.info("offer queue declared", metadata: ["queue": "\(queue)"])
+        }
+    }
+
+    public func run() async throws {
+        let ticker = Task { [interval, wakeUp] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                wakeUp.yield()
+            }
+        }
+        defer { ticker.cancel() }
+        try? await refresh()
+        for await _ in wakes.cancelOnGracefulShutdown() {
+            do { try await refresh() } catch { logger.warning("could not declare offer queues", metadata: ["error": "\(error)"]) }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+import SamparkAMQP
+import SamparkCore
+import SamparkRuntime
+import SamparkTestSupport
+
+/// The delivery rules, on the real broker and database: inbox, ack after commit, outbox and
+/// relay, retries through delay queues, dead letters with reasons.
+@Suite struct MessageRunnerTests {
+    /// Runs the runner (and relay) around `body`, then stops them and tears the fixture down.
+    private func withRunning(_ body: (RuntimeFixture) async throws -> Void) async throws {
+        let fixture = try await RuntimeFixture.make()
+        let running = Task { try await fixture.runner.run() }
+        let relaying = Task { try await fixture.relay.run() }
+        do {
+            try await body(fixture)
+        } catch {
+            running.cancel(); relaying.cancel()
+            await fixture.tearDown()
+            throw error
+        }
+        running.cancel(); relaying.cancel()
+        _ = await running.result
+        _ = await relaying.result
+        await fixture.tearDown()
+    }
+
+    @Test func eachMessageIsHandledOnceAndAckedAfterCommit() async throws {
+        try await withRunning { fixture in
+            try await fixture.send((1...50).map { Ping(n: $0, mode: "ok") })
+            #expect(try await eventually { try await fixture.effects().count == 50 })
+            #expect(try await eventually { try await fixture.amqp.inspectQueue(fixture.queue.name).messageCount == 0 })
+            #expect(fixture.count(.handled) == 50)
+        }
+    }
+
+    @Test func aRedeliveredMessageChangesNothingTwice() async throws {
+        try await withRunning { fixture in
+            // The same message id three times, as a broker redelivery or a republish would bring it.
+            for _ in 0..<3 { try await fixture.send([Ping(n: 7, mode: "ok")]) }
+            #expect(try await eventually { fixture.count(.handled) + fixture.count(.duplicate) == 3 })
+            #expect(fixture.count(.handled) == 1)
+            #expect(fixture.count(.duplicate) == 2)
+            #expect(try await fixture.effects() == ["ping-7"])
+        }
+    }
+
+    @Test func whatAHandlerPublishesGoesThroughTheOutboxAfterCommit() async throws {
+        try await withRunning { fixture in
+            try await fixture.send((1...20).map { Ping(n: $0, mode: "publish") })
+            let pongs = try await fixture.take(20, from: fixture.replyQueue)
+            #expect(pongs.count == 20)
+            let ns = Set(try pongs.map { try MessageCoding.decode(Pong.self, from: $0.body).n })
+            #expect(ns == Set(1...20))
+            let pong = try #require(pongs.first)
+            #expect(pong.properties.type == Pong.messageType)
+            #expect(pong.properties.appID == "runtime-test")
+            #expect(pong.properties.messageID?.hasPrefix("ping-") == true, "derived from the delivery's id: \(pong.properties.messageID ?? "")")
+            #expect(pong.properties.contentType == "application/json")
+            #expect(pong.properties.timestamp != nil)
+            #expect(try await eventually {
+                try await fixture.pool.query("SELECT count(*) FROM outbox WHERE published_at IS NULL")[0].decode(Int.self, at: 0) == 0
+            })
+        }
+    }
+
+    @Test func aPermanentFailureIsDeadLetteredAtOnceWithItsReason() async throws {
+        try await withRunning { fixture in
+            try await fixture.send([Ping(n: 1, mode: "permanent")])
+            let dead = try await fixture.take(1, from: fixture.queue.deadQueue)
+            let letter = try #require(dead.first)
+            #expect(letter.properties.headers[Headers.reason]?.stringValue == "ping 1 can never succeed")
+            #expect(letter.properties.headers[Headers.queue]?.stringValue == fixture.queue.name)
+            #expect(letter.properties.messageID == "ping-1")
+            #expect(fixture.attempts.count(1) == 1, "not retried")
+            #expect(try await fixture.effects().isEmpty, "its transaction rolled back")
+        }
+    }
+
+    @Test func aConstraintViolationIsPermanent() async throws {
+        try await withRunning { fixture in
+            try await fixture.send([Ping(n: 2, mode: "constraint")])
+            let letter = try #require(try await fixture.take(1, from: fixture.queue.deadQueue).first)
+            #expect(letter.properties.headers[Headers.reason]?.stringValue?.contains("23514") == true)
+            #expect(fixture.attempts.count(2) == 1)
+        }
+    }
+
+    @Test func undecodableUnknownAndAnonymousMessagesAreDeadLettered() async throws {
+        try await withRunning { fixture in
+            var broken = AMQPProperties(contentType: "application/json", messageID: "broken-1")
+            broken.type = Ping.messageType
+            try await fixture.amqp.publish(OutgoingMessage(exchange: "", routingKey: fixture.queue.name,
+                                                           body: #"{"n": "not a number", "mode": "ok"}"#, properties: broken))
+            try await fixture.send([Ping(n: 3, mode: "ok")], type: "test.unknown.v1")
+            var anonymous = AMQPProperties(contentType: "application/json", messageID: "")
+            anonymous.type = Ping.messageType
+            try await fixture.amqp.publish(OutgoingMessage(exchange: "", routingKey: fixture.queue.name,
+                                                           body: try MessageCoding.encode(Ping(n: 4, mode: "ok")), properties: anonymous))
+            let dead = try await fixture.take(3, from: fixture.queue.deadQueue)
+            let reasons = dead.compactMap { $0.properties.headers[Headers.reason]?.stringValue }.sorted()
+            #expect(reasons.count == 3)
+            #expect(reasons.contains { $0.hasPrefix("undecodable test.ping.v1: n is not a") })
+            #expect(reasons.contains { $0.contains("no handler") && $0.contains("test.unknown.v1") })
+            #expect(reasons.contains("the message has no message_id"))
+            #expect(try await fixture.effects().isEmpty)
+        }
+    }
+
+    @Test func aTransientFailureIsRetriedThroughTheDelayQueuesUntilItWorks() async throws {
+        try await withRunning { fixture in
+            try await fixture.send([Ping(n: 5, mode: "transient:2")])
+            #expect(try await eventually { try await fixture.effects() == ["ping-5"] })
+            #expect(fixture.attempts.count(5) == 3)
+            #expect(fixture.count(.retried) == 2)
+            #expect(fixture.count(.handled) == 1)
+        }
+    }
+
+    @Test func aMessageThatNeverWorksEndsDeadLetteredNotSpinning() async throws {
+        try await withRunning { fixture in
+            try await fixture.send([Ping(n: 6, mode: "always-transient")])
+            let letter = try #require(try await fixture.take(1, from: fixture.queue.deadQueue).first)
+            let reason = letter.properties.headers[Headers.reason]?.stringValue ?? ""
+            #expect(reason.hasPrefix("gave up after 4 attempts"), "\(reason)")
+            #expect(letter.properties.headers[Headers.attempt]?.intValue == 4)
+            #expect(fixture.attempts.count(6) == 4, "tried once and retried once per delay, no more")
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import Logging
+import SamparkAMQP
+import SamparkCore
+import SamparkPostgres
+import SamparkRuntime
+import SamparkSchema
+import SamparkTestSupport
+import Synchronization
+
+/// The test message: what the handler should do is in the body.
+struct Ping: SamparkMessage, Equatable {
+    static let messageType = "test.ping.v1"
+    var n: Int
+    /// "ok", "permanent", "transient:<k>" (fail the first k attempts), "always-transient",
+    /// "publish" (publish a Pong to the test's reply queue), "constraint" (violate a CHECK).
+    var mode: String
+}
+
+struct Pong: SamparkMessage, Equatable {
+    static let messageType = "test.pong.v1"
+    var n: Int
+}
+
+/// Counts attempts per n across retries (the database cannot: failed transactions roll back).
+final class AttemptCounter: Sendable {
+    private let counts = Mutex<[Int: Int]>([:])
+    func next(_ n: Int) -> Int { counts.withLock { $0[n, default: 0] += 1; return $0[n]! } }
+    func count(_ n: Int) -> Int { counts.withLock { $0[n, default: 0] } }
+}
+
+struct PingHandler: MessageHandler {
+    let attempts: AttemptCounter
+    let replyQueue: String
+
+    func handle(_ message: Ping, context: HandlerContext) throws {
+        let attempt = attempts.next(message.n)
+        try context.connection.execute("INSERT INTO runtime_effects (message_id, n) VALUES ($1, $2)", [context.messageID, message.n])
+        switch message.mode {
+        case "permanent":
+            throw HandlerError.permanent("ping \(message.n) can never succeed")
+        case let mode where mode.hasPrefix("transient:"):
+            if attempt <= Int(mode.dropFirst("transient:".count))! { throw HandlerError.transient("not yet (attempt \(attempt))") }
+        case "always-transient":
+            throw HandlerError.transient("never works")
+        case "publish":
+            try context.publish(Pong(n: message.n), exchange: "", routingKey: replyQueue)
+        case "constraint":
+            try context.connection.execute("INSERT INTO runtime_effects (message_id, n) VALUES ($1, -1)", [context.messageID + "-bad"])
+        default:
+            break
+        }
+    }
+}
+
+/// A fresh database with Sampark's schema, a work queue of its own with fast retries, a
+/// runner and a relay; torn down afterwards.
+final class RuntimeFixture: Sendable {
+    let database: String
+    let pool: PostgresPool
+    let amqp: AMQPConnection
+    let queue: Topology.WorkQueue
+    let replyQueue: String
+    let attempts = AttemptCounter()
+    let retry = RetryPolicy(delays: [.milliseconds(100), .milliseconds(200), .milliseconds(300)])
+    let relay: OutboxRelay
+    let runner: MessageRunner
+    let outcomes = Mutex<[MessageRunner.Outcome]>([])
+
+    static func make() async throws -> RuntimeFixture {
+        let url = try TestEnvironment.postgresURL()
+        let admin = PostgresPool(configuration: try PostgresConfiguration(url: url), size: 1)
+        let database = TestEnvironment.uniqueName("rt")
+        try await admin.execute("CREATE DATABASE \(database)")
+        await admin.shutdown()
+        var configuration = try PostgresConfiguration(url: url)
+        configuration.database = database
+        let pool = PostgresPool(configuration: configuration, size: 4)
+        try await Migrator(pool: pool).migrate()
+        try await pool.execute("""
+            CREATE TABLE runtime_effects (message_id text PRIMARY KEY, n int NOT NULL CHECK (n >= 0))
+            """)
+        let amqp = try await AMQPConnection.connect(url: try TestEnvironment.amqpURL())
+        return try await RuntimeFixture(database: database, pool: pool, amqp: amqp)
+    }
+
+    private init(database: String, pool: PostgresPool, amqp: AMQPConnection) async throws {
+        self.database = database
+        self.pool = pool
+        self.amqp = amqp
+        queue = Topology.WorkQueue(name: TestEnvironment.uniqueName("rt.work"), bindings: [])
+        replyQueue = TestEnvironment.uniqueName("rt.reply")
+        try await Topology.declare(queue, retry: retry, on: amqp)
+        try await Topology.declareUnroutable(on: amqp)
+        try await amqp.declare(QueueDeclaration.quorum(replyQueue))
+        var logger = Logger(label: "runtime-test")
+        logger.logLevel = .warning
+        relay = OutboxRelay(settings: .init(batchSize: 100, pollInterval: .milliseconds(200)), amqp: amqp, pool: pool, logger: logger)
+        let outcomes = self.outcomes
+        runner = MessageRunner(settings: .init(queue: queue.name, prefetch: 20, concurrency: 4, retry: retry, appID: "runtime-test"),
+                               handlers: [PingHandler(attempts: attempts, replyQueue: replyQueue)],
+                               amqp: amqp, pool: pool, relay: relay, logger: logger,
+                               observer: { outcome, _, _ in outcomes.withLock { $0.append(outcome) } })
+    }
+
+    /// Publishes pings straight to the work queue.
+    func send(_ pings: [Ping], messageID: (Ping) -> String = { "ping-\($0.n)" }, type: String = Ping.messageType) async throws {
+        try await amqp.publish(try pings.map { ping in
+            var properties = AMQPProperties(contentType: "application/json", messageID: messageID(ping))
+            properties.type = type
+            return OutgoingMessage(exchange: "", routingKey: queue.name, body: try MessageCoding.encode(ping), properties: properties)
+        })
+    }
+
+    func effects() async throws -> [String] {
+        try await pool.query("SELECT message_id FROM runtime_effects ORDER BY message_id").map { try $0.decode(String.self, at: 0) }
+    }
+
+    func count(_ outcome: MessageRunner.Outcome) -> Int { outcomes.withLock { $0.filter { $0 == outcome }.count } }
+
+    /// Reads up to `count` messages from `queue` (acking them), waiting at most `timeout`.
+    func take(_ count: Int, from queue: String, timeout: Duration = .seconds(20)) async throws -> [Delivery] {
+        let consumer = try await amqp.consume(queue: queue, prefetch: 50)
+        let collected = Mutex<[Delivery]>([])
+        let reading = Task {
+            for try await delivery in consumer {
+                try delivery.ack()
+                let total = collected.withLock { $0.append(delivery); return $0.count }
+                if total >= count { break }
+            }
+        }
+        let deadline = ContinuousClock.now + timeout
+        while collected.withLock({ $0.count }) < count && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        reading.cancel()
+        try? await consumer.cancel()
+        return collected.withLock { $0 }
+    }
+
+    func tearDown() async {
+        for name in [queue.name, queue.deadQueue, replyQueue] + (1...retry.delays.count).map({ RetryPolicy.delayQueue(for: queue.name, retry: $0) }) {
+            try? await amqp.deleteQueue(name)
+        }
+        await amqp.close()
+        await pool.shutdown()
+        if let url = try? TestEnvironment.postgresURL(), let configuration = try? PostgresConfiguration(url: url) {
+            let admin = PostgresPool(configuration: configuration, size: 1)
+            _ = try? await admin.execute("DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+            await admin.shutdown()
+        }
+    }
+}
+
+/// Waits (bounded) until `condition` holds.
+func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}

@@ -56,10 +56,12 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
-        // The database schema: ordered SQL migrations (schemas/sql) and the migrator.
+        // The database schema: ordered SQL migrations (sql/, also reachable as schemas/sql),
+        // compiled into the binary, and the migrator.
         .target(
             name: "SamparkSchema",
-            dependencies: ["SamparkPostgres", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["SamparkPostgres", .product(name: "Logging", package: "swift-log")],
+            resources: [.embedInCode("sql")]
         ),
 
         // The delivery rules every worker gets: inbox, outbox and its relay, retries through

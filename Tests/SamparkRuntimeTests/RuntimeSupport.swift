@@ -22,6 +22,13 @@ struct Pong: SamparkMessage, Equatable {
     var n: Int
 }
 
+/// What the runner did with each delivery, in order.
+final class OutcomeLog: Sendable {
+    private let items = Mutex<[MessageRunner.Outcome]>([])
+    func append(_ outcome: MessageRunner.Outcome) { items.withLock { $0.append(outcome) } }
+    func count(_ outcome: MessageRunner.Outcome) -> Int { items.withLock { $0.filter { $0 == outcome }.count } }
+}
+
 /// Counts attempts per n across retries (the database cannot: failed transactions roll back).
 final class AttemptCounter: Sendable {
     private let counts = Mutex<[Int: Int]>([:])
@@ -65,7 +72,7 @@ final class RuntimeFixture: Sendable {
     let retry = RetryPolicy(delays: [.milliseconds(100), .milliseconds(200), .milliseconds(300)])
     let relay: OutboxRelay
     let runner: MessageRunner
-    let outcomes = Mutex<[MessageRunner.Outcome]>([])
+    let outcomes = OutcomeLog()
 
     static func make() async throws -> RuntimeFixture {
         let url = try TestEnvironment.postgresURL()
@@ -100,7 +107,7 @@ final class RuntimeFixture: Sendable {
         runner = MessageRunner(settings: .init(queue: queue.name, prefetch: 20, concurrency: 4, retry: retry, appID: "runtime-test"),
                                handlers: [PingHandler(attempts: attempts, replyQueue: replyQueue)],
                                amqp: amqp, pool: pool, relay: relay, logger: logger,
-                               observer: { outcome, _, _ in outcomes.withLock { $0.append(outcome) } })
+                               observer: { outcome, _, _ in outcomes.append(outcome) })
     }
 
     /// Publishes pings straight to the work queue.
@@ -116,7 +123,7 @@ final class RuntimeFixture: Sendable {
         try await pool.query("SELECT message_id FROM runtime_effects ORDER BY message_id").map { try $0.decode(String.self, at: 0) }
     }
 
-    func count(_ outcome: MessageRunner.Outcome) -> Int { outcomes.withLock { $0.filter { $0 == outcome }.count } }
+    func count(_ outcome: MessageRunner.Outcome) -> Int { outcomes.count(outcome) }
 
     /// Reads up to `count` messages from `queue` (acking them), waiting at most `timeout`.
     func take(_ count: Int, from queue: String, timeout: Duration = .seconds(20)) async throws -> [Delivery] {

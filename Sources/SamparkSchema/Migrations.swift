@@ -1,0 +1,32 @@
+/// The migrations this build carries, in order. The SQL lives in `Sources/SamparkSchema/sql`
+/// (also reachable as `schemas/sql`) and is compiled into the binary (`.embedInCode`), so a
+/// worker or the CLI in a container needs no source tree. SwiftPM names each embedded file
+/// after its path with the leading digit replaced (`0001_initial.sql` → `_001_initial_sql`).
+///
+/// To add a migration: add `NNNN_what.sql` to the folder and a line here; a test fails if the
+/// two disagree. Never edit an applied migration: the migrator refuses a changed checksum.
+public enum Migrations {
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "initial", sql: PackageResources._001_initial_sql),
+    ]
+}
+
+/// One ordered schema change.
+public struct Migration: Sendable, Hashable {
+    public let version: Int
+    public let name: String
+    public let sql: String
+
+    public init(version: Int, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+
+    init(version: Int, name: String, sql bytes: [UInt8]) {
+        self.init(version: version, name: name, sql: String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// The file it comes from.
+    public var fileName: String { "\(String(format: "%04d", version))_\(name).sql" }
+}

@@ -8,6 +8,11 @@ let package = Package(
         .library(name: "SamparkAMQP", targets: ["SamparkAMQP"]),
         .library(name: "SamparkPostgres", targets: ["SamparkPostgres"]),
         .executable(name: "sampark", targets: ["SamparkCLI"]),
+        .executable(name: "ingest-worker", targets: ["ingest-worker"]),
+        .executable(name: "list-builder", targets: ["list-builder"]),
+        .executable(name: "dialer-dispatcher", targets: ["dialer-dispatcher"]),
+        .executable(name: "feedback-aggregator", targets: ["feedback-aggregator"]),
+        .executable(name: "reporter", targets: ["reporter"]),
         .executable(name: "sampark-bench", targets: ["SamparkBench"]),
     ],
     dependencies: [
@@ -81,11 +86,25 @@ let package = Package(
         .target(name: "ListBuilder", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
         .target(
             name: "DialerDispatcher",
-            dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres", "SamparkAMQP",
+            dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres", "SamparkAMQP", "SamparkWorker",
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
         .target(name: "FeedbackAggregator", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
         .target(name: "Reporter", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
+
+        // What every worker executable runs: settings, logs, metrics, health, runner, relay.
+        .target(
+            name: "SamparkWorker",
+            dependencies: ["SamparkRuntime", "SamparkServer", "SamparkAMQP", "SamparkPostgres",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
+        // The five workers: thin mains.
+        .executableTarget(name: "ingest-worker", dependencies: ["IngestWorker", "SamparkWorker", "SamparkRuntime"]),
+        .executableTarget(name: "list-builder", dependencies: ["ListBuilder", "SamparkWorker", "SamparkRuntime"]),
+        .executableTarget(name: "dialer-dispatcher", dependencies: ["DialerDispatcher", "SamparkWorker", "SamparkRuntime"]),
+        .executableTarget(name: "feedback-aggregator", dependencies: ["FeedbackAggregator", "SamparkWorker", "SamparkRuntime"]),
+        .executableTarget(name: "reporter", dependencies: ["Reporter", "SamparkWorker", "SamparkRuntime"]),
 
         // `sampark`: migrate, topology, load files, request lists and reports, play a desk.
         .executableTarget(
@@ -111,6 +130,7 @@ let package = Package(
         .testTarget(name: "SamparkRuntimeTests", dependencies: ["SamparkRuntime", "SamparkSchema", "SamparkTestSupport"]),
         .testTarget(name: "SamparkServerTests", dependencies: ["SamparkServer", "SamparkTestSupport"]),
         .testTarget(name: "SamparkSchemaTests", dependencies: ["SamparkSchema", "SamparkTestSupport"]),
+        .testTarget(name: "SamparkEndToEndTests", dependencies: ["SamparkPostgres", "SamparkTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

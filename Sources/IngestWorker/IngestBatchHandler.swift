@@ -43,7 +43,9 @@ public struct IngestBatchHandler: MessageHandler {
         }
         let answer = IngestCompleted(loadID: batch.loadID, source: batch.source, file: batch.file, batchNumber: batch.batchNumber,
                                      isLast: batch.isLast, accepted: accepted, rejected: rejected)
-        try context.publish(answer, exchange: Topology.ingestExchange, routingKey: "ingest.completed.\(batch.source.rawValue)")
+        // The answer goes to whoever asked (`sampark load --wait` sets reply_to). An
+        // announcement on the exchange for other listeners comes when one exists: a mandatory
+        // publish nobody is bound to would only be dead-lettered as unroutable.
         if let replyTo = context.replyTo {
             try context.publish(answer, exchange: "", routingKey: replyTo, messageID: "\(context.messageID)/reply")
         }

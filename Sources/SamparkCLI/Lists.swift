@@ -19,6 +19,7 @@ struct ListCommand: AsyncParsableCommand {
         @Option(help: "The org unit (code) whose subtree the campaign covers.") var scope: String
         @Option(help: "Material (code) the callers relay.") var material: String?
         @Flag(help: "Wait for the list-builder's answer.") var wait = false
+        @Option(help: "With --wait: give up after this many seconds.") var timeout = 60.0
         @OptionGroup var servers: ServerOptions
 
         func run() async throws {
@@ -42,13 +43,13 @@ struct ListCommand: AsyncParsableCommand {
                                             messageID: requestID, correlationID: requestID, replyTo: replyQueue))
             say("requested the list for campaign '\(campaign)' (\(kind.rawValue), scope \(scope)), request \(requestID)")
             guard let answers else { return }
-            for try await delivery in answers {
+            try await awaitAnswers(from: answers, seconds: timeout, what: "the list for '\(campaign)'") { delivery in
                 try delivery.ack()
-                guard let ready = try? MessageCoding.decode(ListReady.self, from: delivery.body) else { continue }
+                guard let ready = try? MessageCoding.decode(ListReady.self, from: delivery.body) else { return false }
                 let centres = ready.centres.map { "\($0.name) \($0.count)" }.joined(separator: ", ")
                 let suppressed = ready.suppressed.map { "\($0.name) \($0.count)" }.joined(separator: ", ")
                 say("list \(ready.listID): \(ready.entries) calls (\(centres.isEmpty ? "no centre" : centres)); left out: \(suppressed.isEmpty ? "none" : suppressed)")
-                break
+                return true
             }
             try await answers.cancel()
         }

@@ -22,6 +22,9 @@ struct Load: AsyncParsableCommand {
     @Flag(help: "Wait for the ingest-worker's answers and print them.")
     var wait = false
 
+    @Option(help: "With --wait: give up after this many seconds without an answer.")
+    var timeout = 60.0
+
     @OptionGroup var servers: ServerOptions
 
     func run() async throws {
@@ -89,17 +92,17 @@ struct Load: AsyncParsableCommand {
 
         guard let answers else { return }
         var answered = 0, accepted = 0, rejected = formatErrors.count
-        for try await delivery in answers {
+        try await awaitAnswers(from: answers, seconds: timeout, what: "\(fileName)") { delivery in
             try delivery.ack()
             guard delivery.properties.type == IngestCompleted.messageType,
-                  let done = try? MessageCoding.decode(IngestCompleted.self, from: delivery.body) else { continue }
+                  let done = try? MessageCoding.decode(IngestCompleted.self, from: delivery.body) else { return false }
             answered += 1
             accepted += done.accepted
             rejected += done.rejected.count
             for rejection in done.rejected {
                 say("rejected: \(done.file) line \(rejection.line), \(rejection.field): \(rejection.reason)")
             }
-            if answered == batchNumber { break }
+            return answered == batchNumber
         }
         try await answers.cancel()
         say("\(fileName): \(accepted) rows accepted, \(rejected) rejected")

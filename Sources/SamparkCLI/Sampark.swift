@@ -4,6 +4,7 @@ import Logging
 import SamparkAMQP
 import SamparkCore
 import SamparkRuntime
+import Synchronization
 
 /// `sampark`: the control CLI of a Sampark network.
 @main
@@ -49,4 +50,30 @@ func outgoing<M: SamparkMessage>(_ message: M, exchange: String, routingKey: Str
     properties.type = M.messageType
     properties.appID = "sampark-cli"
     return OutgoingMessage(exchange: exchange, routingKey: routingKey, body: try MessageCoding.encode(message), properties: properties)
+}
+
+/// Reads deliveries until `body` says it has what it waited for, or `seconds` pass without
+/// one; throws a clear error then (the worker may be down, or the request dead-lettered).
+func awaitAnswers(from consumer: AMQPConsumer, seconds: Double, what: String,
+                  _ body: (Delivery) async throws -> Bool) async throws {
+    let lastSeen = Mutex(ContinuousClock.now)
+    let timedOut = Atomic<Bool>(false)
+    let watchdog = Task {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(200))
+            if ContinuousClock.now - lastSeen.withLock({ $0 }) > .milliseconds(Int(seconds * 1000)) {
+                timedOut.store(true, ordering: .relaxed)
+                try? await consumer.cancel()
+                return
+            }
+        }
+    }
+    defer { watchdog.cancel() }
+    for try await delivery in consumer {
+        lastSeen.withLock { $0 = ContinuousClock.now }
+        if try await body(delivery) { return }
+    }
+    if timedOut.load(ordering: .relaxed) {
+        throw ValidationError("no answer about \(what) for \(Int(seconds)) s: is the worker running? (a request it could not take is in its dead-letter queue)")
+    }
 }

@@ -45,20 +45,28 @@ public final class MessageRunner: Service, Sendable {
         case handled, duplicate, retried, deadLettered = "dead_lettered", returned
     }
 
+    /// One delivery's fate, for the metrics hook.
+    public struct Observation: Sendable {
+        public let outcome: Outcome
+        public let messageType: String
+        public let duration: Duration
+        /// When the message was first published (its AMQP timestamp), for queue lag.
+        public let publishedAt: Date?
+    }
+
     public let settings: Settings
     private let handlers: [String: RegisteredHandler]
     private let amqp: AMQPConnection
     private let pool: PostgresPool
     private let relay: OutboxRelay?
     private let logger: Logger
-    private let observer: (@Sendable (Outcome, String, Duration) -> Void)?
+    private let observer: (@Sendable (Observation) -> Void)?
 
     /// - Parameters:
-    ///   - observer: told the outcome, message type and handling time of every delivery
-    ///     (metrics hook).
+    ///   - observer: told what became of every delivery (the metrics hook).
     public init(settings: Settings, handlers: [any MessageHandler], amqp: AMQPConnection, pool: PostgresPool,
                 relay: OutboxRelay?, logger: Logger,
-                observer: (@Sendable (Outcome, String, Duration) -> Void)? = nil) {
+                observer: (@Sendable (Observation) -> Void)? = nil) {
         self.settings = settings
         var byType: [String: RegisteredHandler] = [:]
         for handler in handlers {
@@ -127,7 +135,8 @@ public final class MessageRunner: Service, Sendable {
         logger[metadataKey: "type"] = "\(type)"
         if let id = delivery.properties.messageID { logger[metadataKey: "message_id"] = "\(id)" }
         let outcome = await outcome(of: delivery, type: type, logger: logger)
-        observer?(outcome, type, ContinuousClock.now - start)
+        observer?(Observation(outcome: outcome, messageType: type, duration: ContinuousClock.now - start,
+                              publishedAt: delivery.properties.timestamp.map { Date(timeIntervalSince1970: TimeInterval($0)) }))
         return outcome
     }
 

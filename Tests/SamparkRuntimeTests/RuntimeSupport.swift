@@ -107,7 +107,7 @@ final class RuntimeFixture: Sendable {
         runner = MessageRunner(settings: .init(queue: queue.name, prefetch: 20, concurrency: 4, retry: retry, appID: "runtime-test"),
                                handlers: [PingHandler(attempts: attempts, replyQueue: replyQueue)],
                                amqp: amqp, pool: pool, relay: relay, logger: logger,
-                               observer: { outcome, _, _ in outcomes.append(outcome) })
+                               observer: { outcomes.append($0.outcome) })
     }
 
     /// Publishes pings straight to the work queue.

@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import SamparkAMQP
+import SamparkPostgres
+import SamparkRuntime
+import SamparkServer
+import ServiceLifecycle
+import Synchronization
+
+/// What every worker executable does, so its `main.swift` is a few lines:
+///
+/// 1. read its settings (`SAMPARK_*`; a bad value stops it with a message naming the
+///    variable), start JSON logging and the Prometheus registry;
+/// 2. connect to RabbitMQ and PostgreSQL (waiting up to a minute for them at start);
+/// 3. declare its work queue (with dead-letter and delay queues);
+/// 4. run its message runner, the outbox relay, a database probe, any services of its own,
+///    and the health server (`/health/live`, `/health/ready`, `/metrics`), until SIGTERM;
+///    then drain and exit 0.
+public enum WorkerMain {
+    public struct Context: Sendable {
+        public let amqp: AMQPConnection
+        public let pool: PostgresPool
+        public let logger: Logger
+    }
+
+    public static func run(
+        name: String, defaultHTTPPort: Int, queue: Topology.WorkQueue,
+        handlers: @escaping @Sendable (Context) -> [any MessageHandler],
+        services extra: @escaping @Sendable (Context) -> [any Service] = { _ in [] }
+    ) async -> Never {
+        let settings = readSettingsOrExit { try WorkerSettings(defaultHTTPPort: defaultHTTPPort) }
+        SamparkLogging.bootstrap(level: settings.logLevel)
+        let registry = SamparkMetrics.bootstrap()
+        let logger = Logger(label: "sampark.\(name)")
+
+        let amqp: AMQPConnection
+        let pool: PostgresPool
+        do {
+            var amqpConfiguration = try AMQPConfiguration(url: settings.amqpURL)
+            amqpConfiguration.connectionName = name
+            amqp = try await connectPatiently(what: "RabbitMQ", logger: logger) {
+                try await AMQPConnection.connect(amqpConfiguration, logger: logger)
+            }
+            var pgConfiguration = try PostgresConfiguration(url: settings.postgresURL)
+            pgConfiguration.applicationName = name
+            // One connection per concurrent handler, one for the relay, one for probes.
+            pool = PostgresPool(configuration: pgConfiguration, size: settings.concurrency + 2, logger: logger)
+            _ = try await connectPatiently(what: "PostgreSQL", logger: logger) { try await pool.query("SELECT 1") }
+            try await Topology.declare(queue, on: amqp)
+            try await Topology.declareUnroutable(on: amqp)
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            exit(1)
+        }
+
+        let context = Context(amqp: amqp, pool: pool, logger: logger)
+        let metrics = WorkerMetrics(registry: registry)
+        let relay = OutboxRelay(amqp: amqp, pool: pool, logger: logger)
+        let queueName = queue.name
+        let runner = MessageRunner(
+            settings: .init(queue: queue.name, prefetch: UInt16(settings.prefetch), concurrency: settings.concurrency, appID: name),
+            handlers: handlers(context), amqp: amqp, pool: pool, relay: relay, logger: logger,
+            observer: { observation in
+                let type = observation.messageType
+                metrics.queueLag(queue: queueName, timestamp: observation.publishedAt)
+                switch observation.outcome {
+                case .handled, .duplicate:
+                    metrics.handled(queue: queueName, type: type, duration: observation.duration)
+                case .retried:
+                    metrics.failed(queue: queueName, type: type, reason: "transient", duration: observation.duration)
+                    metrics.retried(queue: queueName, type: type)
+                case .deadLettered:
+                    metrics.failed(queue: queueName, type: type, reason: "permanent", duration: observation.duration)
+                    metrics.deadLettered(queue: queueName, type: type, reason: "permanent")
+                case .returned:
+                    metrics.failed(queue: queueName, type: type, reason: "returned", duration: observation.duration)
+                }
+            })
+        let probe = DatabaseProbe(pool: pool)
+        let health = HealthServer(settings: settings, checks: [
+            ReadinessCheck("rabbitmq") { amqp.isConnected },
+            ReadinessCheck("postgres") { probe.isReady },
+        ], registry: registry, logger: logger)
+        // Started in this order, stopped in reverse: the runner stops taking messages first,
+        // the relay then publishes what its last handlers wrote.
+        await WorkerProcess.runAndExit(name: name, services: [probe, relay] + extra(context) + [runner],
+                                       health: health, settings: settings, logger: logger)
+    }
+
+    /// Retries `connect` for up to a minute (the servers may still be starting).
+    static func connectPatiently<T>(what: String, logger: Logger, _ connect: () async throws -> T) async throws -> T {
+        let deadline = ContinuousClock.now + .seconds(60)
+        var delay = Duration.milliseconds(250)
+        while true {
+            do {
+                return try await connect()
+            } catch {
+                guard ContinuousClock.now + delay < deadline else { throw error }
+                logger.warning("\(what) not reachable yet; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+}
+
+/// Checks PostgreSQL every two seconds, so `/health/ready` reads a flag instead of running a
+/// query per request.
+final class DatabaseProbe: Service, Sendable {
+    private let pool: PostgresPool
+    private let ready = Atomic<Bool>(true)
+
+    init(pool: PostgresPool) { self.pool = pool }
+
+    var isReady: Bool { ready.load(ordering: .relaxed) }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let ok = (try? await self.pool.query("SELECT 1")) != nil
+                self.ready.store(ok, ordering: .relaxed)
+                try? await Task.sleep(for: .seconds(2))
+            }
+        }
+    }
+}

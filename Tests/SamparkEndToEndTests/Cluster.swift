@@ -1,0 +1,160 @@
+import Foundation
+import SamparkPostgres
+import SamparkTestSupport
+import Synchronization
+
+/// A whole Sampark on the real servers, as real processes: a RabbitMQ virtual host and a
+/// PostgreSQL database of its own (so tests that run at once never share a queue or a row),
+/// the five workers started from the built executables, and the `sampark` CLI.
+final class Cluster: Sendable {
+    static let workers = ["ingest-worker", "list-builder", "dialer-dispatcher", "feedback-aggregator", "reporter"]
+
+    let vhost: String
+    let database: String
+    let amqpURL: String
+    let postgresURL: String
+    let logDirectory: URL
+    private let processes = Mutex<[String: Process]>([:])
+
+    /// Where `swift build` put the executables: beside the test bundle.
+    static var binDirectory: URL {
+        if let dir = ProcessInfo.processInfo.environment["SAMPARK_BIN_DIR"] { return URL(fileURLWithPath: dir) }
+        return Bundle.main.executableURL!.deletingLastPathComponent()
+    }
+
+    init() throws {
+        vhost = TestEnvironment.uniqueName("e2e")
+        database = TestEnvironment.uniqueName("e2e")
+        let base = try TestEnvironment.amqpURL()
+        guard let slash = base.range(of: "/", options: .backwards) else { throw ClusterError("bad SAMPARK_TEST_AMQP_URL") }
+        amqpURL = String(base[..<slash.lowerBound]) + "/" + vhost
+        var configuration = try PostgresConfiguration(url: try TestEnvironment.postgresURL())
+        configuration.database = database
+        let pg = try TestEnvironment.postgresURL()
+        guard let dbSlash = pg.range(of: "/", options: .backwards) else { throw ClusterError("bad SAMPARK_TEST_POSTGRES_URL") }
+        postgresURL = String(pg[..<dbSlash.lowerBound]) + "/" + database
+        logDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("sampark-\(vhost)")
+        try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
+    }
+
+    /// Creates the vhost and the database, and migrates it with `sampark migrate`.
+    func prepare() async throws {
+        try TestEnvironment.services("rabbitmqctl", "add_vhost", vhost)
+        try TestEnvironment.services("rabbitmqctl", "set_permissions", "-p", vhost, "sampark", ".*", ".*", ".*")
+        let admin = PostgresPool(configuration: try PostgresConfiguration(url: try TestEnvironment.postgresURL()), size: 1)
+        try await admin.execute("CREATE DATABASE \(database)")
+        await admin.shutdown()
+        let migrate = try await cli(["migrate"])
+        guard migrate.status == 0 else { throw ClusterError("sampark migrate failed: \(migrate.output)") }
+        let topology = try await cli(["topology"])
+        guard topology.status == 0 else { throw ClusterError("sampark topology failed: \(topology.output)") }
+    }
+
+    var environment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["SAMPARK_AMQP_URL"] = amqpURL
+        env["SAMPARK_POSTGRES_URL"] = postgresURL
+        env["SAMPARK_HTTP_PORT"] = "0"
+        env["SAMPARK_LOG_LEVEL"] = "info"
+        env["SAMPARK_SHUTDOWN_TIMEOUT"] = "20"
+        return env
+    }
+
+    /// Starts a worker process; its output goes to `<log dir>/<name>.log`.
+    func start(_ worker: String, extraEnvironment: [String: String] = [:]) throws {
+        let process = Process()
+        process.executableURL = Self.binDirectory.appendingPathComponent(worker)
+        process.environment = environment.merging(extraEnvironment) { _, new in new }
+        let log = logDirectory.appendingPathComponent("\(worker).log")
+        if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: log)
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        processes.withLock { $0[worker] = process }
+    }
+
+    func startAll() throws { for worker in Self.workers { try start(worker) } }
+
+    /// Sends `signal` to a worker and waits for it to exit; returns its exit status.
+    @discardableResult
+    func stop(_ worker: String, signal: Int32 = SIGTERM) async -> Int32? {
+        guard let process = processes.withLock({ $0.removeValue(forKey: worker) }) else { return nil }
+        kill(process.processIdentifier, signal)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        return process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
+    }
+
+    func pid(of worker: String) -> Int32? { processes.withLock { $0[worker]?.processIdentifier } }
+
+    /// Runs `sampark ARGS` and returns its exit status and what it printed.
+    func cli(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = Self.binDirectory.appendingPathComponent("sampark")
+        process.arguments = arguments
+        process.environment = environment
+        let output = logDirectory.appendingPathComponent("cli-\(UUID().uuidString).out")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            throw ClusterError("sampark \(arguments.joined(separator: " ")) did not finish within \(timeout)")
+        }
+        try handle.close()
+        return (process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
+    }
+
+    /// Starts `sampark ARGS` without waiting; `finish` collects it.
+    func cliInBackground(_ arguments: [String]) -> Task<(status: Int32, output: String), Error> {
+        Task { try await self.cli(arguments) }
+    }
+
+    func query<T: PostgresDecodable & Sendable>(_ sql: String, as type: T.Type) async throws -> T {
+        var configuration = try PostgresConfiguration(url: postgresURL)
+        configuration.applicationName = "e2e-check"
+        let pool = PostgresPool(configuration: configuration, size: 1)
+        defer { Task { await pool.shutdown() } }
+        return try await pool.query(sql)[0].decode(T.self, at: 0)
+    }
+
+    func log(of worker: String) -> String {
+        (try? String(contentsOf: logDirectory.appendingPathComponent("\(worker).log"), encoding: .utf8)) ?? ""
+    }
+
+    /// Stops every worker (SIGTERM) and removes the vhost and database. Returns exit statuses.
+    @discardableResult
+    func tearDown() async -> [String: Int32?] {
+        var statuses: [String: Int32?] = [:]
+        for worker in processes.withLock({ Array($0.keys) }) { statuses[worker] = await stop(worker) }
+        try? TestEnvironment.services("rabbitmqctl", "delete_vhost", vhost)
+        if let admin = try? PostgresPool(configuration: PostgresConfiguration(url: TestEnvironment.postgresURL()), size: 1) {
+            _ = try? await admin.execute("DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+            await admin.shutdown()
+        }
+        return statuses
+    }
+}
+
+struct ClusterError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Waits (bounded) until `condition` holds.
+func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(200))
+    }
+    return try await condition()
+}

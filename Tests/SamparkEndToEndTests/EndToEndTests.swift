@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+import SamparkTestSupport
+
+/// The first real path through all five workers, as separate processes on the real servers:
+/// load → ingest → list → offers → desk → outcomes → aggregates → daily report.
+@Suite struct EndToEndTests {
+    @Test func aDailyReportAddsUpToWhatTheDesksDid() async throws {
+        let cluster = try Cluster()
+        try await cluster.prepare()
+        do {
+            try cluster.startAll()
+            try await Self.runPath(on: cluster)
+            let statuses = await cluster.tearDown()
+            for (worker, status) in statuses {
+                #expect(status == 0, "\(worker) exited \(String(describing: status)) on SIGTERM\n\(cluster.log(of: worker).suffix(2000))")
+            }
+            #expect(statuses.count == Cluster.workers.count)
+        } catch {
+            for worker in Cluster.workers { print("---- \(worker)\n\(cluster.log(of: worker).suffix(3000))") }
+            await cluster.tearDown()
+            throw error
+        }
+    }
+
+    /// Loads the scenario, builds a get-out-the-vote list, lets both desks work it, and checks
+    /// the published report against the entries and the desks' tallies.
+    static func runPath(on cluster: Cluster) async throws {
+        let dir = cluster.logDirectory
+        let units = try await cluster.cli(["load", "org_units", try Scenario.write(Scenario.orgUnits, named: "org_units.csv", in: dir), "--wait"])
+        #expect(units.status == 0, "\(units.output)")
+        #expect(units.output.contains("10 rows accepted, 1 rejected"), "\(units.output)")
+        #expect(units.output.contains("org_units.csv line 12, parent_code"), "\(units.output)")
+
+        let centres = try await cluster.cli(["load", "call_centres", try Scenario.write(Scenario.callCentres, named: "centres.csv", in: dir), "--wait"])
+        #expect(centres.output.contains("2 rows accepted, 0 rejected"), "\(centres.output)")
+        let optOuts = try await cluster.cli(["load", "opt_outs", try Scenario.write(Scenario.optOuts, named: "opt_outs.csv", in: dir), "--wait"])
+        #expect(optOuts.output.contains("2 rows accepted, 0 rejected"), "\(optOuts.output)")
+
+        let contacts = try await cluster.cli(["load", "contacts", try Scenario.write(Scenario.contacts, named: "contacts.csv", in: dir),
+                                              "--wait", "--batch-size", "16"])
+        #expect(contacts.status == 0, "\(contacts.output)")
+        #expect(contacts.output.contains("\(Scenario.goodContactRows) rows accepted, 4 rejected"), "\(contacts.output)")
+        #expect(contacts.output.contains("line 62, phone: is not an Indian mobile number"), "\(contacts.output)")
+        #expect(contacts.output.contains("line 65, booth_code: no unit has this code"), "\(contacts.output)")
+        #expect(!contacts.output.contains("12345"), "a rejected value is never echoed")
+
+        let list = try await cluster.cli(["list", "build", "--campaign", "Polling day", "--kind", "gotv", "--scope", "MP", "--wait"])
+        #expect(list.status == 0, "\(list.output)")
+        let expectedEntries = Scenario.distinctPhones - 2
+        #expect(list.output.contains("\(expectedEntries) calls"), "\(list.output)")
+        #expect(list.output.contains("duplicate 4"), "\(list.output)")
+        #expect(list.output.contains("opted_out 2"), "\(list.output)")
+
+        async let drg = cluster.cli(["desk-sim", "--centre", "DRG-01", "--idle", "4"])
+        async let cdw = cluster.cli(["desk-sim", "--centre", "CDW-01", "--idle", "4"])
+        let desks = try await [drg, cdw]
+        for desk in desks { #expect(desk.status == 0, "\(desk.output)") }
+
+        #expect(try await eventually { try await cluster.query("SELECT count(*) FROM attempts", as: Int.self) == expectedEntries },
+                "every outcome recorded")
+        let ids = try await cluster.query("SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM list_entries", as: [Int64].self)
+        #expect(ids.count == expectedEntries)
+        var expected: [String: Int] = [:]
+        for id in ids { expected[Scenario.result(for: id), default: 0] += 1 }
+        let deskTotal = desks.map(\.output).joined()
+        #expect(deskTotal.contains("calls:"), "\(deskTotal)")
+
+        // A report reader bound before the request, as a state IT team would be.
+        let tail = cluster.cliInBackground(["report", "tail", "--count", "1", "--json"])
+        try await Task.sleep(for: .seconds(2))
+        let request = try await cluster.cli(["report", "request"])
+        #expect(request.status == 0, "\(request.output)")
+        let published = try await tail.value
+        #expect(published.status == 0, "\(published.output)")
+        guard let jsonLine = published.output.split(separator: "\n").first(where: { $0.hasPrefix("{") }),
+              let report = try JSONSerialization.jsonObject(with: Data(jsonLine.utf8)) as? [String: Any],
+              let totals = report["totals"] as? [String: Int], let rows = report["rows"] as? [[String: Any]] else {
+            Issue.record("no report JSON in: \(published.output)")
+            return
+        }
+        #expect(totals["attempts"] == expectedEntries)
+        #expect(totals["connected"] == expected["connected", default: 0])
+        #expect(totals["no_answer"] == expected["no_answer", default: 0])
+        #expect(totals["busy"] == expected["busy", default: 0])
+        #expect(totals["wrong_number"] == expected["wrong_number", default: 0])
+        #expect(totals["voted"] == expected["connected", default: 0], "on polling day every connected voter said they voted")
+        #expect(Set(rows.compactMap { $0["centre"] as? String }) == ["DRG-01", "CDW-01"])
+        let rowSum = rows.compactMap { ($0["counts"] as? [String: Int])?["attempts"] }.reduce(0, +)
+        #expect(rowSum == expectedEntries, "rows add up to the total")
+    }
+}

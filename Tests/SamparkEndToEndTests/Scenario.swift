@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+
+/// The small network the end-to-end tests load: two districts with a call centre each, five
+/// booths, contacts with shared household phones, bad rows and opt-outs.
+enum Scenario {
+    static let orgUnits = """
+        level,code,name,parent_code
+        state,MP,Madhya Pradesh,
+        district,DRG,Durg,MP
+        ac,AC-62,Durg Gramin,DRG
+        booth,B-1,Booth 1,AC-62
+        booth,B-2,Booth 2,AC-62
+        booth,B-3,Booth 3,AC-62
+        district,CDW,Chhindwara,MP
+        ac,AC-126,Chhindwara,CDW
+        booth,B-4,Booth 4,AC-126
+        booth,B-5,Booth 5,AC-126
+        booth,B-9,Booth 9,AC-404
+
+        """
+
+    static let callCentres = """
+        code,name,region_code,seats,calls_from,calls_to
+        DRG-01,Durg call centre,DRG,36,09:00,21:00
+        CDW-01,Chhindwara call centre,CDW,35,09:00,21:00
+
+        """
+
+    /// 60 good rows on 56 phones (4 households share a phone), 3 rows with bad phones, 1 with
+    /// an unknown booth.
+    static var contacts: String {
+        var lines = ["phone,name,booth_code,language"]
+        for i in 0..<60 {
+            let phoneIndex = i < 56 ? i : i - 56          // rows 56-59 reuse phones 0-3
+            let phone = "98765 \(String(format: "%05d", 10_000 + phoneIndex))"
+            lines.append("\(phone),\"Voter \(i), Family \(phoneIndex)\",B-\(1 + i % 5),hi")
+        }
+        lines.append("12345,Bad Phone,B-1,hi")
+        lines.append("+1 415 555 0100,Abroad,B-2,en")
+        lines.append("5876543210,Not Mobile,B-3,hi")
+        lines.append("9876599999,Lost Booth,B-404,hi")
+        return lines.joined(separator: "\n") + "\n"
+    }
+    static let goodContactRows = 60
+    static let distinctPhones = 56
+
+    /// Two numbers that asked not to be called.
+    static let optOuts = """
+        phone,source
+        +91 98765 10010,helpline
+        098765-10011,helpline
+
+        """
+
+    /// What desk-sim reports for an entry (the same rule as `DeskSim.result(for:)`).
+    static func result(for entryID: Int64) -> String {
+        switch entryID % 10 {
+        case 0...5: return "connected"
+        case 6, 7: return "no_answer"
+        case 8: return "busy"
+        default: return "wrong_number"
+        }
+    }
+
+    static func write(_ text: String, named name: String, in directory: URL) throws -> String {
+        let url = directory.appendingPathComponent(name)
+        try Data(text.utf8).write(to: url)
+        return url.path
+    }
+}

@@ -4,6 +4,7 @@ import SamparkAMQP
 import SamparkCore
 import SamparkPostgres
 import ServiceLifecycle
+import Synchronization
 
 /// Consumes one work queue and gives each delivery Sampark's delivery rules (docs/runtime.md):
 ///
@@ -29,14 +30,19 @@ public final class MessageRunner: Service, Sendable {
         public var retry: RetryPolicy
         /// The `app_id` of what this worker publishes (its name).
         public var appID: String
+        /// Fault injection for tests: the process kills itself (SIGKILL) right after the
+        /// N-th commit, before its ack, the worst instant to die. Never set in production
+        /// (`SAMPARK_FAULT_KILL_AFTER_COMMIT`).
+        public var killAfterCommit: Int?
 
         public init(queue: String, prefetch: UInt16 = 50, concurrency: Int = 4,
-                    retry: RetryPolicy = .default, appID: String) {
+                    retry: RetryPolicy = .default, appID: String, killAfterCommit: Int? = nil) {
             self.queue = queue
             self.prefetch = prefetch
             self.concurrency = max(1, concurrency)
             self.retry = retry
             self.appID = appID
+            self.killAfterCommit = killAfterCommit
         }
     }
 
@@ -61,6 +67,7 @@ public final class MessageRunner: Service, Sendable {
     private let relay: OutboxRelay?
     private let logger: Logger
     private let observer: (@Sendable (Observation) -> Void)?
+    private let commits = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - observer: told what became of every delivery (the metrics hook).
@@ -166,6 +173,10 @@ public final class MessageRunner: Service, Sendable {
                                              queue: queue, appID: appID)
                 try handler.run(body, context)
                 return context.published
+            }
+            if let limit = settings.killAfterCommit, commits.add(1, ordering: .relaxed).newValue >= limit {
+                logger.critical("fault injection: killing this process after a commit, before its ack")
+                kill(getpid(), SIGKILL)
             }
             try delivery.ack()
             guard let published else {

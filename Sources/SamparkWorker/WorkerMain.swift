@@ -58,7 +58,8 @@ public enum WorkerMain {
         let relay = OutboxRelay(amqp: amqp, pool: pool, logger: logger)
         let queueName = queue.name
         let runner = MessageRunner(
-            settings: .init(queue: queue.name, prefetch: UInt16(settings.prefetch), concurrency: settings.concurrency, appID: name),
+            settings: .init(queue: queue.name, prefetch: UInt16(settings.prefetch), concurrency: settings.concurrency, appID: name,
+                            killAfterCommit: ProcessInfo.processInfo.environment["SAMPARK_FAULT_KILL_AFTER_COMMIT"].flatMap { Int($0) }),
             handlers: handlers(context), amqp: amqp, pool: pool, relay: relay, logger: logger,
             observer: { observation in
                 let type = observation.messageType

@@ -90,6 +90,17 @@ final class Cluster: Sendable {
 
     func pid(of worker: String) -> Int32? { processes.withLock { $0[worker]?.processIdentifier } }
 
+    /// Waits for a worker that is expected to end by itself; returns its status (128 + signal
+    /// if killed) and forgets it.
+    func exitStatus(of worker: String, timeout: Duration = .seconds(30)) async -> Int32? {
+        guard let process = processes.withLock({ $0[worker] }) else { return nil }
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        guard !process.isRunning else { return nil }
+        processes.withLock { _ = $0.removeValue(forKey: worker) }
+        return process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
+    }
+
     /// Runs `sampark ARGS` and returns its exit status and what it printed.
     func cli(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
         let process = Process()

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+import SamparkTestSupport
+
+/// Workers killed or stopped at bad moments, as real processes: nothing lost, nothing counted
+/// twice. (The broker restart is in EndToEndDisruptiveTests: it disturbs every test.)
+@Suite struct WorkerFaultTests {
+    /// Loads the scenario and builds the list; returns the number of calls.
+    static func loadAndBuild(_ cluster: Cluster) async throws -> Int {
+        let dir = cluster.logDirectory
+        for (source, text, name) in [("org_units", Scenario.orgUnits, "org_units.csv"), ("call_centres", Scenario.callCentres, "centres.csv"),
+                                     ("opt_outs", Scenario.optOuts, "opt_outs.csv"), ("contacts", Scenario.contacts, "contacts.csv")] {
+            let load = try await cluster.cli(["load", source, try Scenario.write(text, named: name, in: dir), "--wait"])
+            guard load.status == 0 else { throw ClusterError("load \(source): \(load.output)") }
+        }
+        let list = try await cluster.cli(["list", "build", "--campaign", "Polling day", "--kind", "gotv", "--scope", "MP", "--wait"])
+        guard list.status == 0 else { throw ClusterError("list build: \(list.output)") }
+        return Scenario.distinctPhones - 2
+    }
+
+    @Test func anAggregatorKilledBetweenCommitAndAckCountsEveryOutcomeOnce() async throws {
+        let cluster = try Cluster()
+        try await cluster.prepare()
+        do {
+            for worker in Cluster.workers where worker != "feedback-aggregator" { try cluster.start(worker) }
+            // This one dies (SIGKILL, from inside) right after its 5th commit, before the ack.
+            try cluster.start("feedback-aggregator", extraEnvironment: ["SAMPARK_FAULT_KILL_AFTER_COMMIT": "5"])
+            let calls = try await Self.loadAndBuild(cluster)
+            async let drg = cluster.cli(["desk-sim", "--centre", "DRG-01", "--idle", "4"])
+            async let cdw = cluster.cli(["desk-sim", "--centre", "CDW-01", "--idle", "4"])
+            _ = try await [drg, cdw]
+
+            #expect(await cluster.exitStatus(of: "feedback-aggregator") == 128 + SIGKILL, "it died as planned")
+            #expect(cluster.log(of: "feedback-aggregator").contains("fault injection"))
+            let before = try await cluster.query("SELECT count(*) FROM attempts", as: Int.self)
+            // Five, or a few more: handlers run four at a time, and others may commit while the
+            // fifth's commit is killing the process. None of those was acked either.
+            #expect(before >= 5 && before < calls, "committed before the kill: \(before)")
+
+            // A fresh aggregator gets the unacked deliveries again, the fifth among them.
+            try cluster.start("feedback-aggregator")
+            #expect(try await eventually { try await cluster.query("SELECT count(*) FROM attempts", as: Int.self) == calls })
+            try await Task.sleep(for: .seconds(2))   // anything still to come would come now
+            #expect(try await cluster.query("SELECT count(*) FROM attempts", as: Int.self) == calls, "each outcome once")
+            #expect(try await cluster.query("SELECT coalesce(sum(attempts), 0)::int FROM daily_aggregates", as: Int.self) == calls,
+                    "the aggregates count each outcome once")
+            #expect(try await cluster.query("SELECT count(*) FROM inbox WHERE consumer = 'feedback-aggregator.outcomes'", as: Int.self) == calls)
+            let statuses = await cluster.tearDown()
+            #expect(statuses.values.allSatisfy { $0 == 0 }, "\(statuses)")
+        } catch {
+            await cluster.tearDown()
+            throw error
+        }
+    }
+
+    @Test func aWorkerStoppedUnderLoadExitsCleanlyAndLosesNothing() async throws {
+        let cluster = try Cluster()
+        try await cluster.prepare()
+        do {
+            try cluster.startAll()
+            let dir = cluster.logDirectory
+            for (source, text, name) in [("org_units", Scenario.orgUnits, "org_units.csv")] {
+                let load = try await cluster.cli(["load", source, try Scenario.write(text, named: name, in: dir), "--wait"])
+                #expect(load.status == 0, "\(load.output)")
+            }
+            // 3,000 contacts in 300 batches; the ingest-worker gets SIGTERM while it works.
+            var lines = ["phone,name,booth_code"]
+            for i in 0..<3000 { lines.append("9\(String(format: "%09d", 100_000_000 + i)),Person \(i),B-\(1 + i % 5)") }
+            let file = try Scenario.write(lines.joined(separator: "\n") + "\n", named: "many.csv", in: dir)
+            let load = cluster.cliInBackground(["load", "contacts", file, "--batch-size", "10", "--wait", "--timeout", "120"])
+            #expect(try await eventually(timeout: .seconds(60)) {
+                try await cluster.query("SELECT count(*) FROM contacts", as: Int.self) > 300
+            })
+            let status = await cluster.stop("ingest-worker", signal: SIGTERM)
+            #expect(status == 0, "SIGTERM under load: a clean exit\n\(cluster.log(of: "ingest-worker").suffix(1500))")
+            let stored = try await cluster.query("SELECT count(*) FROM contacts", as: Int.self)
+            #expect(stored < 3000, "stopped mid-load (stored \(stored))")
+            try cluster.start("ingest-worker")
+            let result = try await load.value
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("3000 rows accepted, 0 rejected"), "\(result.output)")
+            #expect(try await cluster.query("SELECT count(*) FROM contacts", as: Int.self) == 3000)
+            await cluster.tearDown()
+        } catch {
+            await cluster.tearDown()
+            throw error
+        }
+    }
+}

@@ -56,6 +56,20 @@ struct Fails: Service {
     /// What SIGTERM does, triggered in-process: readiness fails at once, the worker drains while
     /// the health server still answers, and the run ends as a graceful shutdown.
     @Test func gracefulShutdownDrainsWorkersBeforeTheHealthServer() async throws {
+        try await checkGracefulShutdown(handleSignals: false) { run in await run.group.triggerGracefulShutdown() }
+    }
+
+    /// The real thing: SIGTERM sent to this (test) process. Only this test's group traps it;
+    /// ServiceLifecycle's own tests signal their process the same way.
+    @Test func sigtermShutsDownGracefully() async throws {
+        try await checkGracefulShutdown(handleSignals: true) { _ in
+            #expect(kill(getpid(), SIGTERM) == 0)
+        }
+    }
+
+    private func checkGracefulShutdown(
+        handleSignals: Bool, trigger: (WorkerProcess.Run) async -> Void
+    ) async throws {
         let health = health()
         let collector = LineCollector()
         let (startedStream, started) = AsyncStream.makeStream(of: Void.self)
@@ -63,15 +77,16 @@ struct Fails: Service {
         let worker = DrainingWorker(health: health, started: started, seen: { values in observed.withLock { $0 = values } })
         let run = WorkerProcess.makeRun(
             name: "test-worker", services: [worker], health: health, shutdownTimeout: .seconds(30),
-            logger: logger(collector), handleSignals: false)
+            logger: logger(collector), handleSignals: handleSignals)
 
         let task = Task { try await run.run() }
         let port = try await health.boundPort()
+        // The worker runs only once the group has registered its signal handlers.
         var iterator = startedStream.makeAsyncIterator()
         await iterator.next()
         #expect(try await TestHTTPClient.get(port: port, path: "/health/ready").status == 200)
 
-        await run.group.triggerGracefulShutdown()
+        await trigger(run)
         let outcome = try await task.value
         #expect(outcome == .gracefulShutdown)
         #expect(observed.withLock { $0 } == ["ready": 503, "live": 200, "ready_names_shutdown": 1])

@@ -164,10 +164,11 @@ enum JSONText {
 /// and not documented as thread-safe on Linux, and every thread logs.
 enum Timestamp {
     static func iso8601Milliseconds(_ date: Date) -> String {
-        let interval = date.timeIntervalSince1970
-        var seconds = Int(interval.rounded(.down))
-        var milliseconds = Int(((interval - Double(seconds)) * 1000).rounded(.down))
-        if milliseconds >= 1000 { seconds += 1; milliseconds -= 1000 }  // floating-point edge
+        // To the nearest millisecond: `Date` is a binary double, so .123 is stored as
+        // .12299…, and truncating would print .122.
+        let total = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let seconds = total >= 0 ? total / 1000 : (total - 999) / 1000  // floor division
+        let milliseconds = total - seconds * 1000
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)

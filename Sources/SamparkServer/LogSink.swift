@@ -23,6 +23,13 @@ public struct LogSink: Sendable {
 
     /// File descriptor 2.
     public static let standardError = LogSink(write: { line in FileDescriptorWriter.standardError.write(line) })
+
+    /// Any open file descriptor (a file, a pipe), left open. Make one sink per descriptor and
+    /// share it: the lock that keeps lines whole belongs to the sink.
+    public static func fileDescriptor(_ fd: Int32) -> LogSink {
+        let writer = FileDescriptorWriter(fd: fd)
+        return LogSink(write: { line in writer.write(line) })
+    }
 }
 
 /// Serialises writes to one file descriptor.

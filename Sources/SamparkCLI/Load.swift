@@ -91,18 +91,20 @@ struct Load: AsyncParsableCommand {
         for error in formatErrors { say("rejected: \(error)") }
 
         guard let answers else { return }
-        var answered = 0, accepted = 0, rejected = formatErrors.count
+        // A consumer dedupes: an answer may come twice (its relay died after publishing and
+        // before marking it), so each batch counts once.
+        var answered = Set<Int>(), accepted = 0, rejected = formatErrors.count
         try await awaitAnswers(from: answers, seconds: timeout, what: "\(fileName)") { delivery in
             try delivery.ack()
             guard delivery.properties.type == IngestCompleted.messageType,
-                  let done = try? MessageCoding.decode(IngestCompleted.self, from: delivery.body) else { return false }
-            answered += 1
+                  let done = try? MessageCoding.decode(IngestCompleted.self, from: delivery.body),
+                  answered.insert(done.batchNumber).inserted else { return false }
             accepted += done.accepted
             rejected += done.rejected.count
             for rejection in done.rejected {
                 say("rejected: \(done.file) line \(rejection.line), \(rejection.field): \(rejection.reason)")
             }
-            return answered == batchNumber
+            return answered.count == batchNumber
         }
         try await answers.cancel()
         say("\(fileName): \(accepted) rows accepted, \(rejected) rejected")

@@ -104,8 +104,10 @@ public final class MessageRunner: Service, Sendable {
                 reader.cancel()
             }
         } onGracefulShutdown: {
+            self.logger.info("graceful shutdown: taking no more deliveries; finishing those in hand")
             reader.cancel()
         }
+        logger.info("handlers finished; cancelling the consumer")
         try? await consumer.cancel()
         logger.info("stopped consuming")
     }

@@ -73,6 +73,26 @@ static="passed"
 if ! check-jsonschema --builtin-schema vendor.compose-spec compose.yaml; then
     static="FAILED"; failed+=("compose.yaml")
 fi
+# Beyond the schema: every Sampark service runs an executable the package really builds.
+if ! python3 - <<'PY'
+import re, sys
+from ruamel.yaml import YAML   # comes with check-jsonschema
+products = set(re.findall(r'\.executable\(name: "([^"]+)"', open("Package.swift").read()))
+bad = []
+for name, service in YAML(typ="safe").load(open("compose.yaml"))["services"].items():
+    if service.get("image") == "sampark:latest":
+        command = service.get("command", [])
+        program = command[2].split()[0] if command[:2] == ["sh", "-c"] else command[0]
+        if program not in products:
+            bad.append(f"{name}: {program}")
+if bad:
+    print("compose.yaml runs programs the package does not build: " + ", ".join(bad))
+    sys.exit(1)
+print("compose.yaml: every Sampark service runs a product of Package.swift")
+PY
+then
+    static="FAILED"; failed+=("compose.yaml commands")
+fi
 mapfile -t dockerfiles < <(find . -path ./.build -prune -o -path ./.run -prune -o -name 'Dockerfile*' -type f -print)
 if [ "${#dockerfiles[@]}" -gt 0 ] && ! hadolint "${dockerfiles[@]}"; then
     static="FAILED"; failed+=("Dockerfiles")

@@ -31,7 +31,8 @@ import SamparkTestSupport
             try await fixture.send((1...50).map { Ping(n: $0, mode: "ok") })
             #expect(try await eventually { try await fixture.effects().count == 50 })
             #expect(try await eventually { try await fixture.amqp.inspectQueue(fixture.queue.name).messageCount == 0 })
-            #expect(fixture.count(.handled) == 50)
+            // The outcome is reported just after the ack: wait for the report, not only the ack.
+            #expect(await eventually { fixture.count(.handled) == 50 })
         }
     }
 
@@ -112,9 +113,9 @@ import SamparkTestSupport
         try await withRunning { fixture in
             try await fixture.send([Ping(n: 5, mode: "transient:2")])
             #expect(try await eventually { try await fixture.effects() == ["ping-5"] })
+            #expect(await eventually { fixture.count(.handled) == 1 })
             #expect(fixture.attempts.count(5) == 3)
             #expect(fixture.count(.retried) == 2)
-            #expect(fixture.count(.handled) == 1)
         }
     }
 

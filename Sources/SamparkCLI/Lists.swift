@@ -30,14 +30,7 @@ struct ListCommand: AsyncParsableCommand {
             defer { Task { await amqp.close() } }
             for exchange in Topology.exchanges { try await amqp.declare(exchange) }
             let requestID = UUID().uuidString.lowercased()
-            var answers: AMQPConsumer?
-            var replyQueue: String?
-            if wait {
-                let queue = "sampark.cli.list.\(requestID)"
-                try await amqp.declare(QueueDeclaration(name: queue, durable: false, exclusive: true, autoDelete: true))
-                replyQueue = queue
-                answers = try await amqp.consume(queue: queue, prefetch: 10)
-            }
+            let (replyQueue, answers) = wait ? try await replyConsumer(on: amqp, named: "sampark.cli.list.\(requestID)") : (nil, nil)
             let request = ListBuildRequest(campaignName: campaign, kind: kind, scope: scope, material: material)
             try await amqp.publish(outgoing(request, exchange: Topology.listsExchange, routingKey: "list.build",
                                             messageID: requestID, correlationID: requestID, replyTo: replyQueue))

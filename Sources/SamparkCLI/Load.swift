@@ -38,14 +38,7 @@ struct Load: AsyncParsableCommand {
         for exchange in Topology.exchanges { try await amqp.declare(exchange) }
 
         let loadID = UUID().uuidString.lowercased()
-        var replyQueue: String?
-        var answers: AMQPConsumer?
-        if wait {
-            let queue = "sampark.cli.load.\(loadID)"
-            try await amqp.declare(QueueDeclaration(name: queue, durable: false, exclusive: true, autoDelete: true))
-            replyQueue = queue
-            answers = try await amqp.consume(queue: queue, prefetch: 100)
-        }
+        let (replyQueue, answers) = wait ? try await replyConsumer(on: amqp, named: "sampark.cli.load.\(loadID)") : (nil, nil)
 
         var reader = CSVReader()
         var columns: [String]?

@@ -52,6 +52,13 @@ func outgoing<M: SamparkMessage>(_ message: M, exchange: String, routingKey: Str
     return OutgoingMessage(exchange: exchange, routingKey: routingKey, body: try MessageCoding.encode(message), properties: properties)
 }
 
+/// A queue of this command's own for the answers to its request (`reply_to`): exclusive, so it
+/// goes away with the command.
+func replyConsumer(on amqp: AMQPConnection, named queue: String) async throws -> (String?, AMQPConsumer?) {
+    try await amqp.declare(QueueDeclaration(name: queue, durable: false, exclusive: true, autoDelete: true))
+    return (queue, try await amqp.consume(queue: queue, prefetch: 100))
+}
+
 /// Reads deliveries until `body` says it has what it waited for, or `seconds` pass without
 /// one; throws a clear error then (the worker may be down, or the request dead-lettered).
 func awaitAnswers(from consumer: AMQPConsumer, seconds: Double, what: String,

@@ -137,6 +137,19 @@ final class Cluster: Sendable {
         return try await pool.query(sql)[0].decode(T.self, at: 0)
     }
 
+    /// Binds a report reader first (as a state IT team would be), asks for today's report, and
+    /// returns the JSON object published, or nil with what the CLI printed.
+    func requestDailyReport() async throws -> (report: [String: Any]?, output: String) {
+        let tail = cliInBackground(["report", "tail", "--count", "1", "--json"])
+        try await Task.sleep(for: .seconds(2))
+        let request = try await cli(["report", "request"])
+        guard request.status == 0 else { tail.cancel(); return (nil, request.output) }
+        let published = try await tail.value
+        let line = published.output.split(separator: "\n").first { $0.hasPrefix("{") }
+        let report = try line.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        return (report, published.output)
+    }
+
     func log(of worker: String) -> String {
         (try? String(contentsOf: logDirectory.appendingPathComponent("\(worker).log"), encoding: .utf8)) ?? ""
     }

@@ -27,14 +27,9 @@ import SamparkTestSupport
             }, "every call's outcome recorded, once")
             #expect(try await cluster.query("SELECT coalesce(sum(attempts), 0)::int FROM daily_aggregates", as: Int.self) == calls)
 
-            let tail = cluster.cliInBackground(["report", "tail", "--count", "1", "--json"])
-            try await Task.sleep(for: .seconds(2))
-            #expect(try await cluster.cli(["report", "request"]).status == 0)
-            let published = try await tail.value
-            let line = published.output.split(separator: "\n").first { $0.hasPrefix("{") }
-            let report = try line.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let (report, output) = try await cluster.requestDailyReport()
             let totals = report?["totals"] as? [String: Int]
-            #expect(totals?["attempts"] == calls, "\(published.output)")
+            #expect(totals?["attempts"] == calls, "\(output)")
             for worker in Cluster.workers {
                 #expect(cluster.log(of: worker).contains("reconnected to RabbitMQ"), "\(worker) reconnected by itself")
             }

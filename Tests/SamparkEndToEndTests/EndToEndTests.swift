@@ -66,17 +66,10 @@ import SamparkTestSupport
         let deskTotal = desks.map(\.output).joined()
         #expect(deskTotal.contains("calls:"), "\(deskTotal)")
 
-        // A report reader bound before the request, as a state IT team would be.
-        let tail = cluster.cliInBackground(["report", "tail", "--count", "1", "--json"])
-        try await Task.sleep(for: .seconds(2))
-        let request = try await cluster.cli(["report", "request"])
-        #expect(request.status == 0, "\(request.output)")
-        let published = try await tail.value
-        #expect(published.status == 0, "\(published.output)")
-        guard let jsonLine = published.output.split(separator: "\n").first(where: { $0.hasPrefix("{") }),
-              let report = try JSONSerialization.jsonObject(with: Data(jsonLine.utf8)) as? [String: Any],
-              let totals = report["totals"] as? [String: Int], let rows = report["rows"] as? [[String: Any]] else {
-            Issue.record("no report JSON in: \(published.output)")
+        let (published, output) = try await cluster.requestDailyReport()
+        guard let report = published, let totals = report["totals"] as? [String: Int],
+              let rows = report["rows"] as? [[String: Any]] else {
+            Issue.record("no report JSON in: \(output)")
             return
         }
         #expect(totals["attempts"] == expectedEntries)

@@ -27,6 +27,12 @@ public struct ListReadyHandler: MessageHandler {
             offerQueues.requestRefresh()
             throw HandlerError.transient("no offer queue yet for centre(s) \(missing.joined(separator: ", "))")
         }
+        // A number that opted out after the list was built is not offered: the rule holds
+        // from the moment the opt-out is stored.
+        try context.connection.execute("""
+            UPDATE list_entries e SET state = 'suppressed', last_result = 'opted_out'
+            WHERE e.list_id = $1 AND e.state = 'pending' AND EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = e.phone)
+            """, [ready.listID], prepared: true)
         let offered = try context.connection.query("""
             UPDATE list_entries e SET state = 'offered', attempts = e.attempts + 1, offered_at = now()
             FROM call_centres cc, contacts c, call_lists l, campaigns k

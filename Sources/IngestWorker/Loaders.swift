@@ -64,6 +64,11 @@ struct CallCentreLoader: SourceLoader {
 
     func load(_ fields: Fields, on connection: PostgresConnection) throws {
         let code = try fields.required("code")
+        // The same rule as the table's CHECK: a row breaking it must be rejected here, or it
+        // would abort the whole batch's transaction.
+        guard code.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw RowRejection("code", "may hold only letters, digits, '-' and '_' (it names the centre's queue)")
+        }
         let name = try fields.required("name")
         guard let region = try unitID(code: try fields.required("region_code"), on: connection) else {
             throw RowRejection("region_code", "no unit has this code")

@@ -394,7 +394,8 @@ final class ConnectionLoop: @unchecked Sendable {
         while sent < 512, let publish = outbox.popFirst() {
             _ = unconfirmed.append(publish)
             defer { arena.reset() }
-            try handle.publish(publish.message, channel: publishChannel, arena: arena)
+            // Borrowed from the caller's array in place: no copy of the message per publish.
+            try handle.publish(publish.batch.messages[publish.index], channel: publishChannel, arena: arena)
             sent += 1
         }
     }
@@ -411,11 +412,11 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private func settle(sequence: UInt64, nacked: Bool) {
         guard let publish = unconfirmed.remove(sequence) else { return }
-        let id = publish.message.properties.messageID
-        if let error = returned.removeValue(forKey: sequence) {
+        // Returns are rare: look one up only when there are any.
+        if !returned.isEmpty, let error = returned.removeValue(forKey: sequence) {
             publish.batch.settle(error)
         } else if nacked {
-            publish.batch.settle(AMQPError.publishNacked(messageID: id))
+            publish.batch.settle(AMQPError.publishNacked(messageID: publish.batch.messages[publish.index].properties.messageID))
         } else {
             publish.batch.settle(nil)
         }

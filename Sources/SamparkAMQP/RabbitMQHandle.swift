@@ -171,43 +171,42 @@ final class RabbitMQHandle {
     // MARK: Asynchronous methods (no reply from the broker)
 
     /// Sends method, header and body frames of one message. The arena is reset by the caller.
-    func publish(_ message: OutgoingMessage, channel: UInt16, arena: CArena) throws {
+    func publish(_ message: borrowing OutgoingMessage, channel: UInt16, arena: CArena) throws {
+        // Fields are read in place (no copy of the properties struct per message: this runs
+        // for every publish, and copying a dozen strings is most of the client's cost).
         var properties = amqp_basic_properties_t()
-        let p = message.properties
         var flags: UInt32 = 0
-        func set(_ value: String?, _ flag: Int32, _ field: inout amqp_bytes_t) {
-            if let value { field = arena.bytes(value); flags |= UInt32(flag) }
-        }
-        set(p.contentType, AMQP_BASIC_CONTENT_TYPE_FLAG, &properties.content_type)
-        set(p.contentEncoding, AMQP_BASIC_CONTENT_ENCODING_FLAG, &properties.content_encoding)
-        set(p.correlationID, AMQP_BASIC_CORRELATION_ID_FLAG, &properties.correlation_id)
-        set(p.replyTo, AMQP_BASIC_REPLY_TO_FLAG, &properties.reply_to)
-        set(p.expiration, AMQP_BASIC_EXPIRATION_FLAG, &properties.expiration)
-        set(p.messageID, AMQP_BASIC_MESSAGE_ID_FLAG, &properties.message_id)
-        set(p.type, AMQP_BASIC_TYPE_FLAG, &properties.type)
-        set(p.userID, AMQP_BASIC_USER_ID_FLAG, &properties.user_id)
-        set(p.appID, AMQP_BASIC_APP_ID_FLAG, &properties.app_id)
-        if !p.headers.isEmpty {
-            properties.headers = arena.table(p.headers)
+        if let value = message.properties.contentType { properties.content_type = arena.bytes(value); flags |= UInt32(AMQP_BASIC_CONTENT_TYPE_FLAG) }
+        if let value = message.properties.contentEncoding { properties.content_encoding = arena.bytes(value); flags |= UInt32(AMQP_BASIC_CONTENT_ENCODING_FLAG) }
+        if let value = message.properties.correlationID { properties.correlation_id = arena.bytes(value); flags |= UInt32(AMQP_BASIC_CORRELATION_ID_FLAG) }
+        if let value = message.properties.replyTo { properties.reply_to = arena.bytes(value); flags |= UInt32(AMQP_BASIC_REPLY_TO_FLAG) }
+        if let value = message.properties.expiration { properties.expiration = arena.bytes(value); flags |= UInt32(AMQP_BASIC_EXPIRATION_FLAG) }
+        if let value = message.properties.messageID { properties.message_id = arena.bytes(value); flags |= UInt32(AMQP_BASIC_MESSAGE_ID_FLAG) }
+        if let value = message.properties.type { properties.type = arena.bytes(value); flags |= UInt32(AMQP_BASIC_TYPE_FLAG) }
+        if let value = message.properties.userID { properties.user_id = arena.bytes(value); flags |= UInt32(AMQP_BASIC_USER_ID_FLAG) }
+        if let value = message.properties.appID { properties.app_id = arena.bytes(value); flags |= UInt32(AMQP_BASIC_APP_ID_FLAG) }
+        if !message.properties.headers.isEmpty {
+            properties.headers = arena.table(message.properties.headers)
             flags |= UInt32(AMQP_BASIC_HEADERS_FLAG)
         }
-        if let mode = p.deliveryMode {
+        if let mode = message.properties.deliveryMode {
             properties.delivery_mode = mode
             flags |= UInt32(AMQP_BASIC_DELIVERY_MODE_FLAG)
         }
-        if let priority = p.priority {
+        if let priority = message.properties.priority {
             properties.priority = priority
             flags |= UInt32(AMQP_BASIC_PRIORITY_FLAG)
         }
-        if let timestamp = p.timestamp {
+        if let timestamp = message.properties.timestamp {
             properties.timestamp = timestamp
             flags |= UInt32(AMQP_BASIC_TIMESTAMP_FLAG)
         }
         properties._flags = flags
         let exchange = arena.bytes(message.exchange)
         let routingKey = arena.bytes(message.routingKey)
+        let mandatory: amqp_boolean_t = message.mandatory ? 1 : 0
         let status = message.body.withUnsafeBytes { body in
-            amqp_basic_publish(state, channel, exchange, routingKey, message.mandatory ? 1 : 0, 0, &properties,
+            amqp_basic_publish(state, channel, exchange, routingKey, mandatory, 0, &properties,
                                sampark_bytes(body.baseAddress, body.count))
         }
         try check(status)

@@ -38,7 +38,30 @@ struct Load: AsyncParsableCommand {
         for exchange in Topology.exchanges { try await amqp.declare(exchange) }
 
         let loadID = UUID().uuidString.lowercased()
-        let (replyQueue, answers) = wait ? try await replyConsumer(on: amqp, named: "sampark.cli.load.\(loadID)") : (nil, nil)
+        // The org tree goes one batch at a time, each after the previous one's answer: a
+        // unit's parent must be stored before the unit, and the ingest-worker handles batches
+        // side by side.
+        let oneAtATime = source == .orgUnits
+        let (replyQueue, answers) = wait || oneAtATime
+            ? try await replyConsumer(on: amqp, named: "sampark.cli.load.\(loadID)") : (nil, nil)
+        // A consumer dedupes: an answer may come twice (its relay died after publishing and
+        // before marking it), so each batch counts once.
+        var answered = Set<Int>(), accepted = 0, rejectedInAnswers = 0
+        func collect(until done: @escaping () -> Bool) async throws {
+            guard let answers, !done() else { return }
+            try await awaitAnswers(from: answers, seconds: timeout, what: "\(fileName)") { delivery in
+                try delivery.ack()
+                guard delivery.properties.type == IngestCompleted.messageType,
+                      let completed = try? MessageCoding.decode(IngestCompleted.self, from: delivery.body),
+                      answered.insert(completed.batchNumber).inserted else { return done() }
+                accepted += completed.accepted
+                rejectedInAnswers += completed.rejected.count
+                for rejection in completed.rejected {
+                    say("rejected: \(completed.file) line \(rejection.line), \(rejection.field): \(rejection.reason)")
+                }
+                return done()
+            }
+        }
 
         var reader = CSVReader()
         var columns: [String]?
@@ -56,6 +79,10 @@ struct Load: AsyncParsableCommand {
             rowsSent += pending.count
             pending.removeAll(keepingCapacity: true)
             if batchNumber % 50 == 0 { say("\(fileName): \(rowsSent) rows sent in \(batchNumber) batches") }
+            if oneAtATime {
+                let sent = batchNumber
+                try await collect { answered.contains(sent) }
+            }
         }
         func take(_ rows: [CSVReader.Row]) async throws {
             for row in rows {
@@ -83,23 +110,15 @@ struct Load: AsyncParsableCommand {
         say("\(fileName): \(rowsSent) rows sent in \(batchNumber) batches (load \(loadID))")
         for error in formatErrors { say("rejected: \(error)") }
 
-        guard let answers else { return }
-        // A consumer dedupes: an answer may come twice (its relay died after publishing and
-        // before marking it), so each batch counts once.
-        var answered = Set<Int>(), accepted = 0, rejected = formatErrors.count
-        try await awaitAnswers(from: answers, seconds: timeout, what: "\(fileName)") { delivery in
-            try delivery.ack()
-            guard delivery.properties.type == IngestCompleted.messageType,
-                  let done = try? MessageCoding.decode(IngestCompleted.self, from: delivery.body),
-                  answered.insert(done.batchNumber).inserted else { return false }
-            accepted += done.accepted
-            rejected += done.rejected.count
-            for rejection in done.rejected {
-                say("rejected: \(done.file) line \(rejection.line), \(rejection.field): \(rejection.reason)")
-            }
-            return answered.count == batchNumber
+        guard columns != nil else { throw ValidationError("\(fileName) is empty: no header row") }
+        guard wait, let answers else {
+            try await answers?.cancel()
+            return
         }
+        let total = batchNumber
+        try await collect { answered.count == total }
         try await answers.cancel()
+        let rejected = formatErrors.count + rejectedInAnswers
         say("\(fileName): \(accepted) rows accepted, \(rejected) rejected")
     }
 }

@@ -108,7 +108,14 @@ public final class MessageRunner: Service, Sendable {
             reader.cancel()
         }
         logger.info("handlers finished; cancelling the consumer")
-        try? await consumer.cancel()
+        // Bounded: if the broker is away the cancel waits for a reconnect, and closing the
+        // connection at exit gives the broker back whatever was prefetched anyway.
+        let cancelled = Flag()
+        Task {
+            try? await consumer.cancel()
+            cancelled.set()
+        }
+        for _ in 0..<100 where !cancelled.isSet { try? await Task.sleep(for: .milliseconds(50)) }
         logger.info("stopped consuming")
     }
 
@@ -223,13 +230,13 @@ public final class MessageRunner: Service, Sendable {
                                    body: delivery.body, properties: properties)
         do {
             try await amqp.publish(copy)
-            try delivery.ack()
-            logger.warning("will retry", metadata: ["attempt": "\(attempt)", "error": "\(reason)",
-                                                    "retry_in_ms": "\(settings.retry.milliseconds(beforeRetry: attempt))"])
-            return .retried
         } catch {
             return returnToQueue(delivery, because: error, logger: logger)
         }
+        settleAfterCopy(delivery, logger: logger)
+        logger.warning("will retry", metadata: ["attempt": "\(attempt)", "error": "\(reason)",
+                                                "retry_in_ms": "\(settings.retry.milliseconds(beforeRetry: attempt))"])
+        return .retried
     }
 
     /// Publishes a copy with the reason to the dead-letter exchange, then acks.
@@ -246,11 +253,24 @@ public final class MessageRunner: Service, Sendable {
                                    body: delivery.body, properties: properties)
         do {
             try await amqp.publish(copy)
-            try delivery.ack()
-            logger.error("dead-lettered", metadata: ["reason": "\(reason)"])
-            return .deadLettered
         } catch {
             return returnToQueue(delivery, because: error, logger: logger)
+        }
+        settleAfterCopy(delivery, logger: logger)
+        logger.error("dead-lettered", metadata: ["reason": "\(reason)"])
+        return .deadLettered
+    }
+
+    /// Acks a delivery whose copy (retry or dead letter) is confirmed. If the connection was
+    /// replaced meanwhile the ack is refused (`staleDelivery`): the broker has requeued the
+    /// original and will bring it again, so the copy may exist twice; both carry the same
+    /// message id, and the inbox of whatever finally handles it takes it once.
+    private func settleAfterCopy(_ delivery: Delivery, logger: Logger) {
+        do {
+            try delivery.ack()
+        } catch {
+            logger.warning("the copy is published but the original could not be acked; it will come again",
+                           metadata: ["error": "\(error)"])
         }
     }
 
@@ -278,4 +298,11 @@ public enum Headers {
 
     /// Headers stay small: reasons are cut at 500 characters.
     static func clip(_ text: String) -> String { text.count > 500 ? String(text.prefix(500)) + "…" : text }
+}
+
+/// A one-way flag shared between tasks.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }

@@ -5,8 +5,8 @@ import SamparkPostgres
 import ServiceLifecycle
 import Synchronization
 
-/// Publishes committed outbox rows under publisher confirms, oldest first, and marks them
-/// published.
+/// Publishes committed outbox rows under publisher confirms and marks them published. Rows are
+/// claimed oldest first and published together, so their order on the broker is not promised.
 ///
 /// Any number of relays may run (one per worker process): each claims a batch with
 /// `FOR UPDATE SKIP LOCKED` and a lease (`claimed_until`), so two relays do not publish the
@@ -54,27 +54,34 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
+        let stopping = Flag()
+        await withGracefulShutdownHandler {
+            while !stopping.isSet && !Task.isCancelled {
                 var relayed = 0
                 do {
                     relayed = try await self.relayOnce()
-                } catch is CancellationError {
-                    return
                 } catch {
                     self.logger.warning("outbox relay failed; trying again", metadata: ["error": "\(error)"])
                 }
                 if relayed == 0 { await self.sleep() }
             }
+        } onGracefulShutdown: {
+            stopping.set()
+            self.wake()
         }
-        // What is left is relayed by the next relay to run (this one's lease runs out).
-        wake()
+        // The runner stopped first (it is shut down before the relay): publish what its last
+        // handlers committed, until nothing is left or the shutdown bound cancels us.
+        while !Task.isCancelled, let relayed = try? await relayOnce(), relayed > 0 {}
     }
 
     private func sleep() async {
         let timer = Task { [settings] in
-            try? await Task.sleep(for: settings.pollInterval)
-            self.wake()
+            // Only a sleep that ran its course wakes the relay: a cancelled timer (the relay was
+            // woken early) must not, or each early wake would end the next sleep at once.
+            do {
+                try await Task.sleep(for: settings.pollInterval)
+                self.wake()
+            } catch {}
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

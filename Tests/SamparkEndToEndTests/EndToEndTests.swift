@@ -27,7 +27,9 @@ import SamparkTestSupport
     /// the published report against the entries and the desks' tallies.
     static func runPath(on cluster: Cluster) async throws {
         let dir = cluster.logDirectory
-        let units = try await cluster.cli(["load", "org_units", try Scenario.write(Scenario.orgUnits, named: "org_units.csv", in: dir), "--wait"])
+        // Batches of two: children arrive in later batches than their parents, and still find them.
+        let units = try await cluster.cli(["load", "org_units", try Scenario.write(Scenario.orgUnits, named: "org_units.csv", in: dir),
+                                           "--wait", "--batch-size", "2"])
         #expect(units.status == 0, "\(units.output)")
         #expect(units.output.contains("10 rows accepted, 1 rejected"), "\(units.output)")
         #expect(units.output.contains("org_units.csv line 12, parent_code"), "\(units.output)")

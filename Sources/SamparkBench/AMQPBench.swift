@@ -55,10 +55,12 @@ struct AMQPBench {
 
     /// The same messages as the baseline (300 bytes, persistent, message id, content type,
     /// timestamp), in batches whose confirms are awaited together, never more than
-    /// `window` unconfirmed.
+    /// `window` unconfirmed (16 lanes of window/16 messages).
     private func publish(_ connection: AMQPConnection, queue: String) async throws -> Double {
         let body = [UInt8](repeating: UInt8(ascii: "x"), count: options.messageSize)
-        let batchSize = max(1, options.window / 4)
+        // Small batches in many lanes keep the window nearly full, as the C program does by
+        // refilling after every confirm: a lane refills as soon as its batch is confirmed.
+        let batchSize = max(1, options.window / 16)
         let lanes = max(1, options.window / batchSize)
         let n = options.messages
         let start = ContinuousClock.now

@@ -44,7 +44,9 @@ import Testing
             let seen = Recorder<String>()
             let goOffCall: @Sendable (Int) async throws -> Bool = { id in
                 let mine = Counter()
-                return try await pool.transaction(isolation: .serializable) { conn in
+                // Generous attempts: under a loaded machine the retries themselves can collide again
+                // (SSI may abort either side); the test is about retrying, not about how often.
+                return try await pool.transaction(isolation: .serializable, retry: PostgresRetryPolicy(maxAttempts: 20)) { conn in
                     attempts.increment()
                     let attempt = mine.increment()
                     do {
@@ -91,7 +93,7 @@ import Testing
             let seen = Recorder<String>()
             let touchBoth: @Sendable (Int, Int) async throws -> Void = { firstID, secondID in
                 let mine = Counter()
-                try await pool.transaction { conn in
+                try await pool.transaction(retry: PostgresRetryPolicy(maxAttempts: 20)) { conn in
                     attempts.increment()
                     let attempt = mine.increment()
                     do {

@@ -22,10 +22,24 @@ public final class OutboxRelay: Service, Sendable {
         /// or left by a relay that died).
         public var pollInterval: Duration
         public var lease: Duration
-        public init(batchSize: Int = 500, pollInterval: Duration = .seconds(1), lease: Duration = .seconds(30)) {
+        /// Published outbox rows are deleted after this long (kept a while for inspection).
+        public var keepPublished: Duration
+        /// Inbox rows are deleted after this long. It must outlast any redelivery: a message
+        /// comes back within its queue's delivery limit and retry delays (minutes), or after an
+        /// outage; a week covers both with room to spare.
+        public var keepInbox: Duration
+        /// How often the relay deletes what is past keeping.
+        public var cleanUpInterval: Duration
+
+        public init(batchSize: Int = 500, pollInterval: Duration = .seconds(1), lease: Duration = .seconds(30),
+                    keepPublished: Duration = .seconds(3600), keepInbox: Duration = .seconds(7 * 24 * 3600),
+                    cleanUpInterval: Duration = .seconds(300)) {
             self.batchSize = batchSize
             self.pollInterval = pollInterval
             self.lease = lease
+            self.keepPublished = keepPublished
+            self.keepInbox = keepInbox
+            self.cleanUpInterval = cleanUpInterval
         }
     }
 
@@ -56,7 +70,16 @@ public final class OutboxRelay: Service, Sendable {
     public func run() async throws {
         let stopping = Flag()
         await withGracefulShutdownHandler {
+            var nextCleanUp = ContinuousClock.now + self.settings.cleanUpInterval
             while !stopping.isSet && !Task.isCancelled {
+                if ContinuousClock.now >= nextCleanUp {
+                    nextCleanUp = ContinuousClock.now + self.settings.cleanUpInterval
+                    do {
+                        try await self.cleanUp()
+                    } catch {
+                        self.logger.warning("outbox and inbox clean-up failed; trying again later", metadata: ["error": "\(error)"])
+                    }
+                }
                 var relayed = 0
                 do {
                     relayed = try await self.relayOnce()
@@ -97,6 +120,34 @@ public final class OutboxRelay: Service, Sendable {
         }
         signal.withLock { $0.woken = false }
         timer.cancel()
+    }
+
+    /// Deletes published outbox rows and inbox rows past keeping, a bounded batch at a time so
+    /// no statement holds locks for long; returns how many rows of each went.
+    @discardableResult
+    public func cleanUp() async throws -> (outbox: Int, inbox: Int) {
+        func seconds(_ duration: Duration) -> Double { Double(duration.components.seconds) }
+        var outbox = 0, inbox = 0
+        while true {
+            let deleted = try await pool.execute("""
+                DELETE FROM outbox WHERE id IN (
+                    SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => $1) LIMIT 5000)
+                """, [seconds(settings.keepPublished)], prepared: true)
+            outbox += deleted
+            if deleted < 5000 { break }
+        }
+        while true {
+            let deleted = try await pool.execute("""
+                DELETE FROM inbox WHERE (consumer, message_id) IN (
+                    SELECT consumer, message_id FROM inbox WHERE received_at < now() - make_interval(secs => $1) LIMIT 5000)
+                """, [seconds(settings.keepInbox)], prepared: true)
+            inbox += deleted
+            if deleted < 5000 { break }
+        }
+        if outbox + inbox > 0 {
+            logger.info("cleaned up", metadata: ["outbox_rows": "\(outbox)", "inbox_rows": "\(inbox)"])
+        }
+        return (outbox, inbox)
     }
 
     struct Row: Sendable {

@@ -130,3 +130,33 @@ import SamparkTestSupport
         }
     }
 }
+
+/// The inbox and the outbox do not grow without end.
+@Suite struct OutboxRetentionTests {
+    @Test func onlyRowsPastKeepingAreDeleted() async throws {
+        let fixture = try await RuntimeFixture.make()
+        do {
+            try await fixture.pool.execute("""
+                INSERT INTO outbox (exchange, routing_key, message_id, type, body, published_at) VALUES
+                    ('', 'q', 'old-published', 't', '\\x00', now() - interval '2 hours'),
+                    ('', 'q', 'new-published', 't', '\\x00', now() - interval '5 minutes'),
+                    ('', 'q', 'old-unpublished', 't', '\\x00', NULL);
+                """)
+            try await fixture.pool.execute("""
+                INSERT INTO inbox (consumer, message_id, received_at) VALUES
+                    ('q', 'old', now() - interval '8 days'), ('q', 'recent', now() - interval '6 days');
+                """)
+            let removed = try await fixture.relay.cleanUp()
+            #expect(removed.outbox == 1)
+            #expect(removed.inbox == 1)
+            let outbox = try await fixture.pool.query("SELECT message_id FROM outbox ORDER BY message_id").map { try $0.decode(String.self, at: 0) }
+            #expect(outbox == ["new-published", "old-unpublished"], "unpublished rows are never deleted, however old")
+            let inbox = try await fixture.pool.query("SELECT message_id FROM inbox ORDER BY message_id").map { try $0.decode(String.self, at: 0) }
+            #expect(inbox == ["recent"])
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+        await fixture.tearDown()
+    }
+}

@@ -74,17 +74,19 @@ public final class HandlerContext {
     }
 }
 
-/// A handler with its message type erased, as the runner keeps them.
+/// A handler with its message type erased, as the runner keeps them. `decode` turns a body
+/// into the work to run in the transaction, so a body is decoded once, before the transaction
+/// opens (an undecodable one is dead-lettered without touching the database).
 struct RegisteredHandler: Sendable {
+    typealias Work = @Sendable (HandlerContext) throws -> Void
     let messageType: String
-    let run: @Sendable ([UInt8], HandlerContext) throws -> Void
-    let decodeCheck: @Sendable ([UInt8]) throws -> Void
+    let decode: @Sendable ([UInt8]) throws -> Work
 
     init<H: MessageHandler>(_ handler: H) {
         messageType = H.Message.messageType
-        run = { body, context in
-            try handler.handle(try MessageCoding.decode(H.Message.self, from: body), context: context)
+        decode = { body in
+            let message = try MessageCoding.decode(H.Message.self, from: body)
+            return { context in try handler.handle(message, context: context) }
         }
-        decodeCheck = { body in _ = try MessageCoding.decode(H.Message.self, from: body) }
     }
 }

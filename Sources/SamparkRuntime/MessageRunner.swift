@@ -163,14 +163,15 @@ public final class MessageRunner: Service, Sendable {
         guard let handler = handlers[type] else {
             return await deadLetter(delivery, reason: "no handler on \(settings.queue) for message type '\(type)'", logger: logger)
         }
+        let work: RegisteredHandler.Work
         do {
-            try handler.decodeCheck(delivery.body)
+            work = try handler.decode(delivery.body)
         } catch {
             return await deadLetter(delivery, reason: "undecodable \(type): \(describeDecodingFailure(error))", logger: logger)
         }
 
         let queue = settings.queue, appID = settings.appID
-        let body = delivery.body, properties = delivery.properties
+        let properties = delivery.properties
         do {
             let published: Int? = try await pool.transaction { connection in
                 let fresh = try connection.execute(
@@ -180,7 +181,7 @@ public final class MessageRunner: Service, Sendable {
                 let context = HandlerContext(connection: connection, messageID: messageID, messageType: type,
                                              correlationID: properties.correlationID, replyTo: properties.replyTo,
                                              queue: queue, appID: appID)
-                try handler.run(body, context)
+                try work(context)
                 return context.published
             }
             if let limit = settings.killAfterCommit, commits.add(1, ordering: .relaxed).newValue >= limit {

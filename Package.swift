@@ -86,7 +86,7 @@ let package = Package(
         .target(name: "ListBuilder", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
         .target(
             name: "DialerDispatcher",
-            dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres", "SamparkAMQP", "SamparkWorker",
+            dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres", "SamparkAMQP",
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
         .target(name: "FeedbackAggregator", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),

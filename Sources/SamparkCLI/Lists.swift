@@ -28,7 +28,6 @@ struct ListCommand: AsyncParsableCommand {
             }
             let amqp = try await servers.connect(name: "list build")
             defer { Task { await amqp.close() } }
-            for exchange in Topology.exchanges { try await amqp.declare(exchange) }
             let requestID = UUID().uuidString.lowercased()
             let (replyQueue, answers) = wait ? try await replyConsumer(on: amqp, named: "sampark.cli.list.\(requestID)") : (nil, nil)
             let request = ListBuildRequest(campaignName: campaign, kind: kind, scope: scope, material: material)

@@ -35,7 +35,6 @@ struct Load: AsyncParsableCommand {
         let fileName = URL(fileURLWithPath: file).lastPathComponent
         let amqp = try await servers.connect(name: "load")
         defer { Task { await amqp.close() } }
-        for exchange in Topology.exchanges { try await amqp.declare(exchange) }
 
         let loadID = UUID().uuidString.lowercased()
         // The org tree goes one batch at a time, each after the previous one's answer: a

@@ -25,7 +25,6 @@ struct ReportCommand: AsyncParsableCommand {
         func run() async throws {
             let amqp = try await servers.connect(name: "report request")
             defer { Task { await amqp.close() } }
-            for exchange in Topology.exchanges { try await amqp.declare(exchange) }
             let day = day ?? ReportCommand.todayIST
             try await amqp.publish(outgoing(ReportRequest(day: day, scope: scope), exchange: Topology.reportsExchange,
                                             routingKey: "report.request"))
@@ -45,7 +44,6 @@ struct ReportCommand: AsyncParsableCommand {
         func run() async throws {
             let amqp = try await servers.connect(name: "report tail")
             defer { Task { await amqp.close() } }
-            for exchange in Topology.exchanges { try await amqp.declare(exchange) }
             let queue = "sampark.cli.reports.\(UUID().uuidString.lowercased())"
             try await amqp.declare(QueueDeclaration(name: queue, durable: false, exclusive: true, autoDelete: true))
             try await amqp.bind(QueueBinding(queue: queue, exchange: Topology.reportsExchange, routingKey: pattern))

@@ -27,7 +27,10 @@ struct ServerOptions: ParsableArguments {
     func connect(name: String) async throws -> AMQPConnection {
         var configuration = try AMQPConfiguration(url: resolvedAMQPURL)
         configuration.connectionName = "sampark \(name)"
-        return try await AMQPConnection.connect(configuration, logger: cliLogger)
+        let amqp = try await AMQPConnection.connect(configuration, logger: cliLogger)
+        // What the command publishes to must exist even before any worker has started.
+        try await Topology.declareExchanges(on: amqp)
+        return amqp
     }
 }
 

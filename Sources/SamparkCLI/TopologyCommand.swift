@@ -10,8 +10,7 @@ struct TopologyCommand: AsyncParsableCommand {
     func run() async throws {
         let amqp = try await servers.connect(name: "topology")
         defer { Task { await amqp.close() } }
-        for queue in Topology.workQueues { try await Topology.declare(queue, on: amqp) }
-        try await Topology.declareUnroutable(on: amqp)
+        try await Topology.declare(Topology.workQueues, on: amqp)
         say("declared \(Topology.exchanges.count) exchanges and \(Topology.workQueues.count) work queues")
         for queue in Topology.workQueues {
             say("  \(queue.name) <- " + queue.bindings.map { "\($0.exchange) \($0.routingKey)" }.joined(separator: ", "))

@@ -65,9 +65,22 @@ public enum Topology {
         public var deadQueue: String { "\(name).dead" }
     }
 
-    /// Declares the exchanges, then `queue` with its dead-letter and delay queues and bindings.
-    public static func declare(_ queue: WorkQueue, retry: RetryPolicy = .default, on amqp: AMQPConnection) async throws {
+    /// Declares the exchanges, the queue of unroutable outbox messages, then each work queue
+    /// with its dead-letter and delay queues and bindings. Idempotent: every worker runs it for
+    /// its own queue at start, and `sampark topology` for all of them.
+    public static func declare(_ queues: [WorkQueue], retry: RetryPolicy = .default, on amqp: AMQPConnection) async throws {
+        try await declareExchanges(on: amqp)
+        try await amqp.declare(QueueDeclaration.quorum(unroutableRoutingKey))
+        try await amqp.bind(QueueBinding(queue: unroutableRoutingKey, exchange: deadLetterExchange, routingKey: unroutableRoutingKey))
+        for queue in queues { try await declare(queue, retry: retry, on: amqp) }
+    }
+
+    /// The exchanges alone: what a publisher needs (the CLI declares them before it publishes).
+    public static func declareExchanges(on amqp: AMQPConnection) async throws {
         for exchange in exchanges { try await amqp.declare(exchange) }
+    }
+
+    private static func declare(_ queue: WorkQueue, retry: RetryPolicy, on amqp: AMQPConnection) async throws {
         try await amqp.declare(QueueDeclaration.quorum(queue.name, deadLetterExchange: deadLetterExchange,
                                                        deadLetterRoutingKey: queue.name, deliveryLimit: deliveryLimit))
         try await amqp.declare(QueueDeclaration.quorum(queue.deadQueue))
@@ -84,10 +97,5 @@ public enum Topology {
         }
     }
 
-    /// Declares the queue that collects unroutable outbox messages.
-    public static func declareUnroutable(on amqp: AMQPConnection) async throws {
-        for exchange in exchanges { try await amqp.declare(exchange) }
-        try await amqp.declare(QueueDeclaration.quorum(unroutableRoutingKey))
-        try await amqp.bind(QueueBinding(queue: unroutableRoutingKey, exchange: deadLetterExchange, routingKey: unroutableRoutingKey))
-    }
+
 }

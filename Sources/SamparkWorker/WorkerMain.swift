@@ -23,10 +23,20 @@ public enum WorkerMain {
         public let logger: Logger
     }
 
+    /// A worker's own pieces, made once from its connections: its handlers, and any services
+    /// of its own (which its handlers may share).
+    public struct Parts {
+        public var handlers: [any MessageHandler]
+        public var services: [any Service]
+        public init(handlers: [any MessageHandler], services: [any Service] = []) {
+            self.handlers = handlers
+            self.services = services
+        }
+    }
+
     public static func run(
         name: String, defaultHTTPPort: Int, queue: Topology.WorkQueue,
-        handlers: @escaping @Sendable (Context) -> [any MessageHandler],
-        services extra: @escaping @Sendable (Context) -> [any Service] = { _ in [] }
+        parts: @Sendable (Context) -> Parts
     ) async -> Never {
         let settings = readSettingsOrExit { try WorkerSettings(defaultHTTPPort: defaultHTTPPort) }
         SamparkLogging.bootstrap(level: settings.logLevel)
@@ -46,21 +56,21 @@ public enum WorkerMain {
             // One connection per concurrent handler, one for the relay, one for probes.
             pool = PostgresPool(configuration: pgConfiguration, size: settings.concurrency + 2, logger: logger)
             _ = try await connectPatiently(what: "PostgreSQL", logger: logger) { try await pool.query("SELECT 1") }
-            try await Topology.declare(queue, on: amqp)
-            try await Topology.declareUnroutable(on: amqp)
+            try await Topology.declare([queue], on: amqp)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             exit(1)
         }
 
         let context = Context(amqp: amqp, pool: pool, logger: logger)
+        let parts = parts(context)
         let metrics = WorkerMetrics(registry: registry)
         let relay = OutboxRelay(amqp: amqp, pool: pool, logger: logger)
         let queueName = queue.name
         let runner = MessageRunner(
             settings: .init(queue: queue.name, prefetch: UInt16(settings.prefetch), concurrency: settings.concurrency, appID: name,
                             killAfterCommit: ProcessInfo.processInfo.environment["SAMPARK_FAULT_KILL_AFTER_COMMIT"].flatMap { Int($0) }),
-            handlers: handlers(context), amqp: amqp, pool: pool, relay: relay, logger: logger,
+            handlers: parts.handlers, amqp: amqp, pool: pool, relay: relay, logger: logger,
             observer: { observation in
                 let type = observation.messageType
                 metrics.queueLag(queue: queueName, timestamp: observation.publishedAt)
@@ -84,7 +94,7 @@ public enum WorkerMain {
         ], registry: registry, logger: logger)
         // Started in this order, stopped in reverse: the runner stops taking messages first,
         // the relay then publishes what its last handlers wrote.
-        await WorkerProcess.runAndExit(name: name, services: [probe, relay] + extra(context) + [runner],
+        await WorkerProcess.runAndExit(name: name, services: [probe, relay] + parts.services + [runner],
                                        health: health, settings: settings, logger: logger)
     }
 

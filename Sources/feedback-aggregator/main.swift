@@ -5,4 +5,4 @@ import SamparkWorker
 // feedback-aggregator: records every call outcome (call.outcome.v1) exactly once and keeps
 // the day's aggregates.
 await WorkerMain.run(name: "feedback-aggregator", defaultHTTPPort: 8084, queue: Topology.callOutcomes,
-                     handlers: { _ in [CallOutcomeHandler()] })
+                     parts: { _ in .init(handlers: [CallOutcomeHandler()]) })

@@ -5,4 +5,4 @@ import SamparkWorker
 // ingest-worker: stores the rows `sampark load` sends (ingest.batch.v1) and answers with
 // what it accepted and rejected (ingest.completed.v1).
 await WorkerMain.run(name: "ingest-worker", defaultHTTPPort: 8081, queue: Topology.ingestBatches,
-                     handlers: { _ in [IngestBatchHandler()] })
+                     parts: { _ in .init(handlers: [IngestBatchHandler()]) })

@@ -4,4 +4,4 @@ import SamparkWorker
 
 // list-builder: turns list.build.v1 requests into call lists and announces list.ready.v1.
 await WorkerMain.run(name: "list-builder", defaultHTTPPort: 8082, queue: Topology.listRequests,
-                     handlers: { _ in [ListBuildHandler()] })
+                     parts: { _ in .init(handlers: [ListBuildHandler()]) })

@@ -97,8 +97,7 @@ final class RuntimeFixture: Sendable {
         self.amqp = amqp
         queue = Topology.WorkQueue(name: TestEnvironment.uniqueName("rt.work"), bindings: [])
         replyQueue = TestEnvironment.uniqueName("rt.reply")
-        try await Topology.declare(queue, retry: retry, on: amqp)
-        try await Topology.declareUnroutable(on: amqp)
+        try await Topology.declare([queue], retry: retry, on: amqp)
         try await amqp.declare(QueueDeclaration.quorum(replyQueue))
         var logger = Logger(label: "runtime-test")
         logger.logLevel = .warning

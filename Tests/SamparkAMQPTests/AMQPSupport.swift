@@ -11,15 +11,6 @@ func testConnection(heartbeat: Int? = nil, name: String = "sampark-test") async 
     return try await AMQPConnection.connect(configuration)
 }
 
-/// Waits (bounded) until `condition` holds; returns whether it did.
-func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return try await condition()
-}
 
 /// Reads deliveries until `count` distinct message ids were seen (acking each), or the
 /// timeout passes. Returns the distinct ids and how many deliveries were duplicates.

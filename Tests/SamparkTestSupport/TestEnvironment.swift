@@ -52,3 +52,15 @@ public enum TestEnvironment {
         "\(prefix)_\(UInt64.random(in: 0..<UInt64.max) & 0xFFFF_FFFF_FFFF)"
     }
 }
+
+/// Waits, boundedly, until `condition` holds, checking every 50 ms; returns whether it did.
+/// The one wait every integration test uses: what the servers do is asynchronous, and a test
+/// states the end state it expects, not a sleep.
+public func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}

@@ -114,7 +114,7 @@ ensure_tls() {
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=DNS:localhost,IP:127.0.0.1
+subjectAltName=DNS:localhost
 EXT
         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
             -sha256 -days 825 -extfile server.ext -out server.pem >/dev/null 2>&1

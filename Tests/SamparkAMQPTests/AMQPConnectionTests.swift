@@ -46,6 +46,23 @@ import SamparkTestSupport
         }
     }
 
+    /// The broker's certificate names `localhost` only (scripts/services.sh). Reached as
+    /// 127.0.0.1 it is signed by the trusted CA but names another host: refused, and accepted
+    /// only when host-name verification is turned off, so the refusal is the host-name check.
+    @Test func tlsRefusesACertificateForAnotherHostName() async throws {
+        let url = try TestEnvironment.amqpsURL().replacingOccurrences(of: "@localhost:", with: "@127.0.0.1:")
+        var configuration = try AMQPConfiguration(url: url)
+        configuration.tls?.caCertificatePath = try TestEnvironment.tlsCACert()
+        #expect(configuration.tls?.verifyHostname == true)
+        await #expect(throws: AMQPError.self) {
+            _ = try await AMQPConnection.connect(configuration)
+        }
+        configuration.tls?.verifyHostname = false
+        let connection = try await AMQPConnection.connect(configuration)
+        #expect(connection.isConnected)
+        await connection.close()
+    }
+
     @Test func wrongPasswordIsAClearConnectionFailure() async throws {
         var configuration = try AMQPConfiguration(url: try TestEnvironment.amqpURL())
         configuration.password = "not-the-password"

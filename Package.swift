@@ -130,6 +130,9 @@ let package = Package(
         .testTarget(name: "SamparkRuntimeTests", dependencies: ["SamparkRuntime", "SamparkSchema", "SamparkTestSupport"]),
         .testTarget(name: "SamparkServerTests", dependencies: ["SamparkServer", "SamparkTestSupport"]),
         .testTarget(name: "SamparkSchemaTests", dependencies: ["SamparkSchema", "SamparkTestSupport"]),
+        .testTarget(name: "WorkerHandlerTests",
+                    dependencies: ["DialerDispatcher", "SamparkRuntime", "SamparkSchema", "SamparkAMQP", "SamparkTestSupport",
+                                   .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SamparkEndToEndTests", dependencies: ["SamparkPostgres", "SamparkTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -73,6 +73,8 @@ import SamparkTestSupport
             })
             let status = await cluster.stop("ingest-worker", signal: SIGTERM)
             #expect(status == 0, "SIGTERM under load: a clean exit\n\(cluster.log(of: "ingest-worker").suffix(1500))")
+            #expect(try await cluster.query("SELECT count(*) FROM outbox WHERE published_at IS NULL", as: Int.self) == 0,
+                    "before exiting, the relay published every answer its handlers had committed")
             let stored = try await cluster.query("SELECT count(*) FROM contacts", as: Int.self)
             #expect(stored < 3000, "stopped mid-load (stored \(stored))")
             try cluster.start("ingest-worker")

@@ -66,6 +66,34 @@ import SamparkTestSupport
         }
     }
 
+    /// A message the broker routes nowhere is not retried forever nor dropped: the relay
+    /// dead-letters it (routing key outbox.unroutable) with the reason, and marks it published.
+    @Test func anUnroutableOutboxMessageIsDeadLetteredNotLost() async throws {
+        try await withRunning { fixture in
+            try await fixture.send([Ping(n: 9, mode: "publish-nowhere")])
+            let consumer = try await fixture.amqp.consume(queue: Topology.unroutableRoutingKey, prefetch: 50)
+            var found: Delivery?
+            let reading = Task { [consumer] () -> Delivery? in
+                // Other runs may have left letters here: take ours by its message id.
+                for try await delivery in consumer {
+                    try delivery.ack()
+                    if delivery.properties.messageID == "ping-9/1" { return delivery }
+                }
+                return nil
+            }
+            let timeout = Task { try await Task.sleep(for: .seconds(20)); reading.cancel() }
+            found = try? await reading.value
+            timeout.cancel()
+            try? await consumer.cancel()
+            let letter = try #require(found, "no dead letter for ping-9/1")
+            #expect(letter.properties.headers[Headers.reason]?.stringValue?.hasPrefix("unroutable") == true)
+            #expect(letter.properties.headers["x-sampark-routing-key"]?.stringValue == "no-queue-\(fixture.replyQueue)")
+            #expect(try await eventually {
+                try await fixture.pool.query("SELECT count(*) FROM outbox WHERE published_at IS NULL")[0].decode(Int.self, at: 0) == 0
+            }, "marked published, not retried forever")
+        }
+    }
+
     @Test func aPermanentFailureIsDeadLetteredAtOnceWithItsReason() async throws {
         try await withRunning { fixture in
             try await fixture.send([Ping(n: 1, mode: "permanent")])

@@ -52,6 +52,8 @@ struct PingHandler: MessageHandler {
             throw HandlerError.transient("never works")
         case "publish":
             try context.publish(Pong(n: message.n), exchange: "", routingKey: replyQueue)
+        case "publish-nowhere":
+            try context.publish(Pong(n: message.n), exchange: "", routingKey: "no-queue-\(replyQueue)")
         case "constraint":
             try context.connection.execute("INSERT INTO runtime_effects (message_id, n) VALUES ($1, -1)", [context.messageID + "-bad"])
         default:

@@ -1,0 +1,65 @@
+import Foundation
+import Logging
+import Testing
+import DialerDispatcher
+import SamparkAMQP
+import SamparkCore
+import SamparkPostgres
+@testable import SamparkRuntime
+import SamparkSchema
+import SamparkTestSupport
+
+/// The dispatcher's handler on its own, in a transaction on a fresh database: the rule that an
+/// opt-out holds from the moment it is stored, even for a list built before it.
+@Suite struct ListReadyHandlerTests {
+    @Test func aNumberThatOptedOutAfterTheListWasBuiltIsNotOffered() async throws {
+        let url = try TestEnvironment.postgresURL()
+        let admin = PostgresPool(configuration: try PostgresConfiguration(url: url), size: 1)
+        let database = TestEnvironment.uniqueName("handler")
+        try await admin.execute("CREATE DATABASE \(database)")
+        var configuration = try PostgresConfiguration(url: url)
+        configuration.database = database
+        let pool = PostgresPool(configuration: configuration, size: 2)
+        let amqp = try await AMQPConnection.connect(url: try TestEnvironment.amqpURL())
+        let centre = "T\(UInt32.random(in: 0..<UInt32.max))"
+        do {
+            try await Migrator(pool: pool).migrate()
+            try await pool.withConnection { conn in
+                try conn.executeScript("""
+                    INSERT INTO org_units (id, level, code, name, path) VALUES (1, 'state', 'S', 'State', '1');
+                    INSERT INTO call_centres (code, name, region_id, seats) VALUES ('\(centre)', 'Centre', 1, 5);
+                    INSERT INTO contacts (id, phone, name, booth_id) VALUES (1, '+919800000001', 'A', 1), (2, '+919800000002', 'B', 1);
+                    INSERT INTO campaigns (id, kind, name, scope_id) VALUES (1, 'gotv', 'Poll', 1);
+                    INSERT INTO call_lists (id, campaign_id) VALUES (1, 1);
+                    INSERT INTO list_entries (list_id, contact_id, phone, centre_id)
+                        SELECT 1, c.id, c.phone, cc.id FROM contacts c, call_centres cc;
+                    -- After the list was built, the first number asks not to be called.
+                    INSERT INTO opt_outs (phone, source) VALUES ('+919800000001', 'helpline');
+                    """)
+            }
+            let offerQueues = OfferQueues(amqp: amqp, pool: pool, logger: Logger(label: "test"))
+            try await offerQueues.refresh()
+            let handler = ListReadyHandler(offerQueues: offerQueues)
+            let ready = ListReady(listID: 1, campaignID: 1, kind: .getOutTheVote, entries: 2, suppressed: [],
+                                  centres: [.init(centre, 2)])
+            try await pool.transaction { conn in
+                let context = HandlerContext(connection: conn, messageID: "ready-1", messageType: ListReady.messageType,
+                                             correlationID: nil, replyTo: nil, queue: "test", appID: "test")
+                try handler.handle(ready, context: context)
+            }
+            let states = try await pool.query("SELECT phone, state FROM list_entries ORDER BY phone")
+                .map { "\(try $0.decode(String.self, at: 0)) \(try $0.decode(String.self, at: 1))" }
+            #expect(states == ["+919800000001 suppressed", "+919800000002 offered"])
+            let offers = try await pool.query("SELECT type, routing_key FROM outbox")
+                .map { "\(try $0.decode(String.self, at: 0)) \(try $0.decode(String.self, at: 1))" }
+            #expect(offers == ["call.offer.v1 call.offer.\(centre)"], "one offer, for the number that may be called")
+        } catch {
+            Issue.record(error)
+        }
+        try? await amqp.deleteQueue(Topology.offerQueue(centre: centre))
+        await amqp.close()
+        await pool.shutdown()
+        _ = try? await admin.execute("DROP DATABASE \(database) WITH (FORCE)")
+        await admin.shutdown()
+    }
+}

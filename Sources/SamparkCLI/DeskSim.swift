@@ -3,7 +3,6 @@ import Foundation
 import SamparkAMQP
 import SamparkCore
 import SamparkRuntime
-import Synchronization
 
 /// `sampark desk-sim`: plays a centre's agents. It takes the calls offered to the centre,
 /// "makes" each one with an outcome that follows from the entry id (so a test can tell what
@@ -35,26 +34,13 @@ struct DeskSim: AsyncParsableCommand {
         try await amqp.declare(QueueDeclaration.quorum(queue))
         try await amqp.bind(QueueBinding(queue: queue, exchange: Topology.callsExchange, routingKey: queue))
         let offers = try await amqp.consume(queue: queue, prefetch: 50)
-        // With --count 0 a watchdog ends the run once offers stop coming: it cancels the
-        // consumer, which ends the loop below.
-        let lastOffer = Mutex(ContinuousClock.now)
-        let watchdog = Task { [idle, count] in
-            guard count == 0 else { return }
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(200))
-                if ContinuousClock.now - lastOffer.withLock({ $0 }) > .milliseconds(Int(idle * 1000)) {
-                    try? await offers.cancel()
-                    return
-                }
-            }
-        }
         var tally: [CallResult: Int] = [:]
         var done = 0
-        for try await delivery in offers {
-            lastOffer.withLock { $0 = ContinuousClock.now }
+        // With --count 0 the run ends once offers stop coming for --idle seconds.
+        _ = try await readUntilIdle(from: offers, idleSeconds: count == 0 ? idle : nil) { delivery in
             guard let offer = try? MessageCoding.decode(CallOffer.self, from: delivery.body) else {
                 try delivery.reject(requeue: false)
-                continue
+                return false
             }
             let result = Self.result(for: offer.entryID)
             let started = Date()
@@ -68,9 +54,8 @@ struct DeskSim: AsyncParsableCommand {
             try delivery.ack()
             tally[result, default: 0] += 1
             done += 1
-            if count > 0 && done >= count { break }
+            return count > 0 && done >= count
         }
-        watchdog.cancel()
         try? await offers.cancel()
         let summary = CallResult.allCases.map { "\($0.rawValue) \(tally[$0, default: 0])" }.joined(separator: ", ")
         say("desk \(centre): \(done) calls: \(summary)")

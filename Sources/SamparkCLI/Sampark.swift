@@ -62,17 +62,18 @@ func replyConsumer(on amqp: AMQPConnection, named queue: String) async throws ->
     return (queue, try await amqp.consume(queue: queue, prefetch: 100))
 }
 
-/// Reads deliveries until `body` says it has what it waited for, or `seconds` pass without
-/// one; throws a clear error then (the worker may be down, or the request dead-lettered).
-func awaitAnswers(from consumer: AMQPConsumer, seconds: Double, what: String,
-                  _ body: (Delivery) async throws -> Bool) async throws {
+/// Reads deliveries until `body` returns true, or (with `idleSeconds`) until that long passes
+/// without one, when the consumer is cancelled; returns whether it ended by going idle.
+func readUntilIdle(from consumer: AMQPConsumer, idleSeconds: Double?,
+                   _ body: (Delivery) async throws -> Bool) async throws -> Bool {
     let lastSeen = Mutex(ContinuousClock.now)
-    let timedOut = Atomic<Bool>(false)
+    let wentIdle = Atomic<Bool>(false)
     let watchdog = Task {
+        guard let idleSeconds else { return }
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(200))
-            if ContinuousClock.now - lastSeen.withLock({ $0 }) > .milliseconds(Int(seconds * 1000)) {
-                timedOut.store(true, ordering: .relaxed)
+            if ContinuousClock.now - lastSeen.withLock({ $0 }) > .milliseconds(Int(idleSeconds * 1000)) {
+                wentIdle.store(true, ordering: .relaxed)
                 try? await consumer.cancel()
                 return
             }
@@ -81,9 +82,16 @@ func awaitAnswers(from consumer: AMQPConsumer, seconds: Double, what: String,
     defer { watchdog.cancel() }
     for try await delivery in consumer {
         lastSeen.withLock { $0 = ContinuousClock.now }
-        if try await body(delivery) { return }
+        if try await body(delivery) { return false }
     }
-    if timedOut.load(ordering: .relaxed) {
+    return wentIdle.load(ordering: .relaxed)
+}
+
+/// Reads answers until `body` has what it waited for; throws a clear error if none comes for
+/// `seconds` (the worker may be down, or the request dead-lettered).
+func awaitAnswers(from consumer: AMQPConsumer, seconds: Double, what: String,
+                  _ body: (Delivery) async throws -> Bool) async throws {
+    if try await readUntilIdle(from: consumer, idleSeconds: seconds, body) {
         throw ValidationError("no answer about \(what) for \(Int(seconds)) s: is the worker running? (a request it could not take is in its dead-letter queue)")
     }
 }

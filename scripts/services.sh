@@ -480,6 +480,8 @@ BEGIN
   END IF;
 END
 \$\$;
+-- The COPY benchmark checkpoints before each load, so neither side pays for the other's WAL.
+GRANT pg_checkpoint TO $APP_USER;
 SQL
     if [ -z "$(pg_superuser_psql -d postgres -tA -c "SELECT 1 FROM pg_database WHERE datname = '$APP_DATABASE'")" ]; then
         pg_superuser_psql -d postgres -c "CREATE DATABASE $APP_DATABASE OWNER $APP_USER"

@@ -3,97 +3,148 @@ import SamparkCore
 import SamparkPostgres
 import SamparkRuntime
 
-/// Handles `ingest.batch.v1`: validates every row of the batch, stores the good ones and
-/// answers with `ingest.completed.v1` naming each rejected row's line, field and reason (never
-/// its value). A row is either accepted or rejected; none is dropped silently.
+/// Handles `ingest.batch.v1`: checks every row of the batch, merges the good ones into their
+/// tables in one transaction (all of the batch or none of it), records the batch in its load,
+/// and answers the loader with the batch's counts. The transaction that applies a load's last
+/// outstanding batch finishes the load: it stores and publishes the report
+/// (`ingest.completed.v1`).
 ///
-/// Rows are checked in Swift before they reach the database, so one bad row cannot abort the
-/// batch's transaction. Sources not handled yet are refused as a whole (dead-lettered with
-/// the reason), not half-loaded.
+/// Every row ends inserted, updated, unchanged or rejected with its line, field and reason
+/// (never its value); `read == inserted + updated + unchanged + rejected` per batch and per load.
 public struct IngestBatchHandler: MessageHandler {
+    /// The first rejected rows a report lists; `ingest_rejects` keeps them all.
+    static let reportedRejects = 20
+
     public init() {}
 
     public func handle(_ batch: IngestBatch, context: HandlerContext) throws {
-        let loader: any SourceLoader
-        switch batch.source {
-        case .orgUnits: loader = OrgUnitLoader()
-        case .contacts: loader = ContactLoader()
-        case .callCentres: loader = CallCentreLoader()
-        case .optOuts: loader = OptOutLoader()
-        case .people, .boothResults, .pollCalendar:
-            throw HandlerError.permanent("loading \(batch.source.rawValue) is not supported yet")
+        let connection = context.connection
+        let loader = Self.loader(for: batch.source)
+        let counts = try IngestApply.apply(rows: batch.rows, columns: batch.columns, preRejected: batch.rejected,
+                                           loader: loader, on: connection) { stage in
+            // The same transaction records the batch in its load, so a redelivered batch
+            // (found in the inbox) is counted once, and a batch rolled back is not counted.
+            try Self.record(batch, counts: try stage.counts(), stage: stage, context: context)
         }
-        var rejected: [IngestCompleted.Rejection] = []
-        var accepted = 0
-        let columns = Columns(batch.columns)
-        let missing = loader.requiredColumns.filter { columns.position[$0] == nil }
-        if !missing.isEmpty {
-            let reason = "the header has no \(missing.joined(separator: ", ")) column"
-            rejected = batch.rows.map { .init(line: $0.line, field: missing[0], reason: reason) }
-        } else {
-            for row in batch.rows {
-                let fields = Fields(columns: columns, values: row.values)
-                do {
-                    try loader.load(fields, on: context.connection)
-                    accepted += 1
-                } catch let rejection as RowRejection {
-                    rejected.append(.init(line: row.line, field: rejection.field, reason: rejection.reason))
+        if let replyTo = context.replyTo {
+            try context.publish(IngestBatchApplied(loadID: batch.loadID, batchNumber: batch.batchNumber, counts: counts),
+                                exchange: "", routingKey: replyTo, messageID: "\(context.messageID)/applied")
+        }
+    }
+
+    static func loader(for source: IngestSource) -> any SourceLoader {
+        switch source {
+        case .orgUnits: return OrgUnitLoader()
+        case .people: return PeopleLoader()
+        case .contacts: return ContactLoader()
+        case .boothResults: return BoothResultLoader()
+        case .callCentres: return CallCentreLoader()
+        case .pollCalendar: return PollCalendarLoader()
+        case .optOuts: return OptOutLoader()
+        case .turnoutMarks: return TurnoutMarkLoader(markSource: "file")
+        }
+    }
+
+    /// Adds the batch to its load (`ingest_loads`, `ingest_rejects`); if it was the load's
+    /// last outstanding batch, finishes the load and publishes its report.
+    private static func record(_ batch: IngestBatch, counts: IngestCounts, stage: Stage, context: HandlerContext) throws -> IngestCounts {
+        let connection = context.connection
+        // The row lock on the load's row orders concurrent batches of one load: exactly one
+        // transaction sees batches_done reach batches_total.
+        let load = try connection.query("""
+            INSERT INTO ingest_loads AS l (load_id, source, file, batches_total, batches_done, rows_read, inserted, updated, unchanged, rejected)
+            VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9)
+            ON CONFLICT (load_id) DO UPDATE SET batches_total = coalesce(EXCLUDED.batches_total, l.batches_total),
+                batches_done = l.batches_done + 1, rows_read = l.rows_read + EXCLUDED.rows_read,
+                inserted = l.inserted + EXCLUDED.inserted, updated = l.updated + EXCLUDED.updated,
+                unchanged = l.unchanged + EXCLUDED.unchanged, rejected = l.rejected + EXCLUDED.rejected
+            RETURNING batches_done, batches_total
+            """, [batch.loadID, batch.source.rawValue, batch.file, batch.isLast ? batch.batchNumber : nil,
+                  counts.read, counts.inserted, counts.updated, counts.unchanged, counts.rejected], prepared: true)[0]
+        try stage.run("""
+            INSERT INTO ingest_rejects (load_id, line, field, reason)
+            SELECT $1, line, reject_field, reject_reason FROM {stage} WHERE outcome = 'rejected'
+            """, [batch.loadID])
+        let done = try load.decode(Int.self, at: 0), total = try load.decode(Int?.self, at: 1)
+        guard let total, done >= total else { return counts }
+
+        let report = try finish(loadID: batch.loadID, on: connection)
+        try context.publish(report, exchange: Topology.ingestExchange, routingKey: "ingest.completed.\(batch.source.rawValue)",
+                            messageID: "\(batch.loadID)/completed", mandatory: false)
+        if let replyTo = context.replyTo {
+            try context.publish(report, exchange: "", routingKey: replyTo, messageID: "\(batch.loadID)/completed/reply")
+        }
+        return counts
+    }
+
+    /// Marks the load finished and reads its report back from what the batches stored.
+    static func finish(loadID: String, on connection: PostgresConnection) throws -> IngestCompleted {
+        let load = try connection.query("""
+            UPDATE ingest_loads SET finished_at = now() WHERE load_id = $1
+            RETURNING source, file, batches_total, rows_read, inserted, updated, unchanged, rejected, started_at, finished_at
+            """, [loadID], prepared: true)[0]
+        let reasons = try connection.query("""
+            SELECT field, reason, count(*) FROM ingest_rejects WHERE load_id = $1
+            GROUP BY field, reason ORDER BY count(*) DESC, field, reason
+            """, [loadID], prepared: true).map {
+            IngestCompleted.ReasonCount(field: try $0.decode(String.self, at: 0), reason: try $0.decode(String.self, at: 1),
+                                        count: try $0.decode(Int.self, at: 2))
+        }
+        let first = try connection.query("""
+            SELECT line, field, reason FROM ingest_rejects WHERE load_id = $1 ORDER BY line LIMIT $2
+            """, [loadID, reportedRejects], prepared: true).map {
+            IngestCompleted.Rejection(line: try $0.decode(Int.self, at: 0), field: try $0.decode(String.self, at: 1),
+                                      reason: try $0.decode(String.self, at: 2))
+        }
+        guard let source = IngestSource(rawValue: try load.decode(String.self, column: "source")) else {
+            throw IngestFailure("load \(loadID) names an unknown source")
+        }
+        let counts = IngestCounts(read: try load.decode(Int.self, column: "rows_read"), inserted: try load.decode(Int.self, column: "inserted"),
+                                  updated: try load.decode(Int.self, column: "updated"), unchanged: try load.decode(Int.self, column: "unchanged"),
+                                  rejected: try load.decode(Int.self, column: "rejected"))
+        return IngestCompleted(loadID: loadID, source: source, file: try load.decode(String.self, column: "file"),
+                               batches: try load.decode(Int.self, column: "batches_total"), counts: counts,
+                               rejectedByReason: reasons, firstRejects: first,
+                               startedAt: try load.decode(Date.self, column: "started_at"),
+                               finishedAt: try load.decode(Date.self, column: "finished_at"))
+    }
+}
+
+/// The path every row takes, from a file's batch or a single message: validate in Swift,
+/// stage with COPY, merge in SQL.
+enum IngestApply {
+    /// Validates and merges `rows`; `finish` runs in the same transaction with the staged
+    /// outcomes still readable (they vanish at commit) and returns the counts.
+    static func apply(rows: [IngestBatch.Row], columns header: [String], preRejected: [IngestCompleted.Rejection],
+                      loader: any SourceLoader, on connection: PostgresConnection,
+                      finish: (Stage) throws -> IngestCounts) throws -> IngestCounts {
+        let names = loader.source.normalizedHeader(header)
+        let columns = Columns(names)
+        let missing = loader.source.requiredColumns.filter { columns.position[$0] == nil }
+        var entries: [(line: Int, entry: Stage.Entry)] = preRejected.map { ($0.line, .rejected(RowRejection($0.field, $0.reason))) }
+        entries.reserveCapacity(rows.count + preRejected.count)
+        for row in rows {
+            if let column = missing.first {
+                entries.append((row.line, .rejected(RowRejection(column, "is not a column of the file's header"))))
+            } else if row.values.count != names.count {
+                entries.append((row.line, .rejected(RowRejection("-", "has \(row.values.count) fields; the header has \(names.count)"))))
+            } else {
+                do throws(RowRejection) {
+                    entries.append((row.line, .values(try loader.validate(Fields(columns: columns, values: row.values)))))
+                } catch {
+                    entries.append((row.line, .rejected(error)))
                 }
             }
         }
-        let answer = IngestCompleted(loadID: batch.loadID, source: batch.source, file: batch.file, batchNumber: batch.batchNumber,
-                                     isLast: batch.isLast, accepted: accepted, rejected: rejected)
-        // The answer goes to whoever asked (`sampark load --wait` sets reply_to). An
-        // announcement on the exchange for other listeners comes when one exists: a mandatory
-        // publish nobody is bound to would only be dead-lettered as unroutable.
-        if let replyTo = context.replyTo {
-            try context.publish(answer, exchange: "", routingKey: replyTo, messageID: "\(context.messageID)/reply")
+        do {
+            let stage = try Stage(for: loader, on: connection)
+            try stage.fill(entries)
+            try loader.merge(stage)
+            return try finish(stage)
+        } catch let error as PostgresError where error.code == .uniqueViolation {
+            // Another batch stored the same thing between this batch's lookups and its
+            // writes. Running the batch again finds it stored and merges into it.
+            throw HandlerError.transient("a concurrent batch stored the same \(loader.source.rawValue) row first; retrying")
         }
     }
-}
-
-/// Why a row was not accepted: the field and a reason that quotes no value.
-struct RowRejection: Error {
-    let field: String
-    let reason: String
-    init(_ field: String, _ reason: String) {
-        self.field = field
-        self.reason = reason
-    }
-}
-
-struct Columns {
-    let position: [String: Int]
-    init(_ names: [String]) {
-        var position: [String: Int] = [:]
-        for (index, name) in names.enumerated() where position[name] == nil { position[name] = index }
-        self.position = position
-    }
-}
-
-/// One row's values by column name, trimmed.
-struct Fields {
-    let columns: Columns
-    let values: [String]
-
-    func optional(_ name: String) -> String? {
-        guard let index = columns.position[name], index < values.count else { return nil }
-        let value = values[index].trimmingCharacters(in: .whitespacesAndNewlines)
-        return value.isEmpty ? nil : value
-    }
-
-    func required(_ name: String) throws -> String {
-        guard let value = optional(name) else { throw RowRejection(name, "is empty") }
-        return value
-    }
-}
-
-protocol SourceLoader {
-    var requiredColumns: [String] { get }
-    func load(_ fields: Fields, on connection: PostgresConnection) throws
-}
-
-/// Looks up an org unit by code; nil if there is none.
-func unitID(code: String, on connection: PostgresConnection) throws -> Int64? {
-    try connection.query("SELECT id FROM org_units WHERE code = $1", [code], prepared: true).first?.decode(Int64.self, at: 0)
 }

@@ -29,16 +29,18 @@ public struct ListBuildHandler: MessageHandler {
         // Contacts in scope → one per phone → not opted out → with a centre.
         let counts = try connection.query("""
             WITH in_scope AS (
-                SELECT c.id, c.phone, b.path FROM contacts c JOIN org_units b ON b.id = c.booth_id
+                SELECT c.id, c.phone, c.phone_kind, b.path FROM contacts c JOIN org_units b ON b.id = c.booth_id
                 WHERE b.path <@ $2::ltree
             ), one_per_phone AS (
-                SELECT DISTINCT ON (phone) id, phone, path FROM in_scope ORDER BY phone, id
+                -- Landlines are kept in contacts but never called.
+                SELECT DISTINCT ON (phone) id, phone, path FROM in_scope WHERE phone_kind = 'mobile' ORDER BY phone, id
             ), callable AS (
                 SELECT p.* FROM one_per_phone p WHERE NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = p.phone)
             ), placed AS (
                 SELECT c.id, c.phone, centre.id AS centre_id FROM callable c
                 LEFT JOIN LATERAL (
-                    SELECT cc.id FROM call_centres cc JOIN org_units r ON r.id = cc.region_id
+                    SELECT cc.id FROM call_centres cc JOIN call_centre_regions ccr ON ccr.centre_id = cc.id
+                    JOIN org_units r ON r.id = ccr.unit_id
                     WHERE c.path <@ r.path ORDER BY nlevel(r.path) DESC, cc.id LIMIT 1
                 ) centre ON true
             ), inserted AS (
@@ -46,7 +48,8 @@ public struct ListBuildHandler: MessageHandler {
                 SELECT $1, id, phone, centre_id FROM placed WHERE centre_id IS NOT NULL
                 RETURNING centre_id
             )
-            SELECT (SELECT count(*) FROM in_scope) - (SELECT count(*) FROM one_per_phone) AS duplicate,
+            SELECT (SELECT count(*) FROM in_scope WHERE phone_kind = 'mobile') - (SELECT count(*) FROM one_per_phone) AS duplicate,
+                   (SELECT count(*) FROM in_scope WHERE phone_kind <> 'mobile') AS landline,
                    (SELECT count(*) FROM one_per_phone) - (SELECT count(*) FROM callable) AS opted_out,
                    (SELECT count(*) FROM placed WHERE centre_id IS NULL) AS no_centre,
                    (SELECT count(*) FROM inserted) AS entries
@@ -55,7 +58,7 @@ public struct ListBuildHandler: MessageHandler {
             SELECT cc.code, count(*) FROM list_entries e JOIN call_centres cc ON cc.id = e.centre_id
             WHERE e.list_id = $1 GROUP BY cc.code ORDER BY cc.code
             """, [listID], prepared: true).map { ListReady.Count(try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1)) }
-        let suppressed = try ["duplicate", "opted_out", "no_centre"].map { ListReady.Count($0, try counts.decode(Int.self, column: $0)) }
+        let suppressed = try ["duplicate", "landline", "opted_out", "no_centre"].map { ListReady.Count($0, try counts.decode(Int.self, column: $0)) }
             .filter { $0.count > 0 }
         let ready = ListReady(listID: listID, campaignID: campaignID, kind: request.kind,
                               entries: try counts.decode(Int.self, column: "entries"), suppressed: suppressed, centres: perCentre)

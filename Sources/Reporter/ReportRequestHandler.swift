@@ -23,8 +23,10 @@ public struct ReportRequestHandler: MessageHandler {
         }
         let rows = try connection.query("""
             SELECT cc.code, a.campaign_kind, a.attempts, a.connected, a.no_answer, a.busy, a.wrong_number, a.opted_out, a.voted
-            FROM daily_aggregates a JOIN call_centres cc ON cc.id = a.centre_id JOIN org_units r ON r.id = cc.region_id
-            WHERE a.day = $1::date AND ($2::text IS NULL OR r.path <@ $2::ltree)
+            FROM daily_aggregates a JOIN call_centres cc ON cc.id = a.centre_id
+            WHERE a.day = $1::date AND ($2::text IS NULL OR EXISTS (
+                SELECT 1 FROM call_centre_regions ccr JOIN org_units r ON r.id = ccr.unit_id
+                WHERE ccr.centre_id = cc.id AND r.path <@ $2::ltree))
             ORDER BY cc.code, a.campaign_kind
             """, [request.day, scopePath], prepared: true).map { row -> DailyReport.Row in
             guard let kind = CampaignKind(rawValue: try row.decode(String.self, at: 1)) else {

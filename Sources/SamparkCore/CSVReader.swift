@@ -2,9 +2,10 @@
 /// come out with the line they started on, so every error can name its file and line.
 ///
 /// Quoted fields may hold commas, doubled quotes and line breaks; LF and CRLF both end a
-/// row; a UTF-8 byte-order mark at the start is skipped; blank lines are skipped. Invalid
-/// UTF-8 becomes U+FFFD (the row's validation then names the field). Memory is bounded by the
-/// longest row, never by the file.
+/// row; a UTF-8 byte-order mark at the start is skipped; blank lines are skipped. A field that
+/// is not valid UTF-8 is named in ``Row/invalidUTF8Field`` (its text holds U+FFFD in place of
+/// the bad bytes), so the caller can reject the row by line and column. Memory is bounded by
+/// the longest row, never by the file.
 ///
 /// ```swift
 /// var reader = CSVReader()
@@ -16,6 +17,8 @@ public struct CSVReader {
         /// The line the row starts on (1 is the file's first line, normally the header).
         public var line: Int
         public var fields: [String]
+        /// The index of the first field that is not valid UTF-8, if any.
+        public var invalidUTF8Field: Int?
     }
 
     public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
@@ -29,6 +32,7 @@ public struct CSVReader {
     private var state = State.fieldStart
     private var field: [UInt8] = []
     private var fields: [String] = []
+    private var invalidUTF8Field: Int?
     private var line = 1
     private var rowLine = 1
     private var atStart = true
@@ -129,15 +133,21 @@ public struct CSVReader {
     }
 
     private mutating func endField() {
-        fields.append(String(decoding: field, as: UTF8.self))
+        if let text = String(validating: field, as: UTF8.self) {
+            fields.append(text)
+        } else {
+            if invalidUTF8Field == nil { invalidUTF8Field = fields.count }
+            fields.append(String(decoding: field, as: UTF8.self))
+        }
         field.removeAll(keepingCapacity: true)
         state = .fieldStart
     }
 
     private mutating func endRow(into rows: inout [Row]) {
         endField()
-        rows.append(Row(line: rowLine, fields: fields))
+        rows.append(Row(line: rowLine, fields: fields, invalidUTF8Field: invalidUTF8Field))
         fields = []
+        invalidUTF8Field = nil
         rowLine = line
     }
 }

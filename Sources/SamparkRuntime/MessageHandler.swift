@@ -62,15 +62,16 @@ public final class HandlerContext {
     /// publishes it under confirms after the commit. `messageID` defaults to one derived from
     /// this delivery's id and the count of messages published so far, so that running the
     /// handler again (a retried transaction, a redelivery after a crash) publishes the same ids
-    /// and consumers' inboxes drop the repeats.
+    /// and consumers' inboxes drop the repeats. `mandatory: false` marks an announcement: an
+    /// event nobody may be bound to hear, which is then simply not delivered.
     public func publish<M: SamparkMessage>(_ message: M, exchange: String, routingKey: String,
                                            messageID: String? = nil, correlationID: String? = nil,
-                                           replyTo: String? = nil) throws {
+                                           replyTo: String? = nil, mandatory: Bool = true) throws {
         published += 1
         let id = messageID ?? "\(self.messageID)/\(published)"
         try Outbox.insert(message, exchange: exchange, routingKey: routingKey, messageID: id,
                           correlationID: correlationID ?? self.correlationID, replyTo: replyTo,
-                          appID: appID, on: connection)
+                          appID: appID, mandatory: mandatory, on: connection)
     }
 }
 

@@ -169,7 +169,7 @@ public final class OutboxRelay: Service, Sendable {
                     WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
                     ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
                 RETURNING id, exchange, routing_key, message_id, type, app_id, body, correlation_id,
-                          reply_to, extract(epoch FROM created_at)::bigint AS created
+                          reply_to, mandatory, extract(epoch FROM created_at)::bigint AS created
                 """, [leaseSeconds, relayID, batch], prepared: true).map { row in
                 var properties = AMQPProperties(contentType: "application/json")
                 properties.messageID = try row.decode(String.self, column: "message_id")
@@ -181,7 +181,8 @@ public final class OutboxRelay: Service, Sendable {
                 let message = OutgoingMessage(exchange: try row.decode(String.self, column: "exchange"),
                                               routingKey: try row.decode(String.self, column: "routing_key"),
                                               body: [UInt8](try row.decode(Data.self, column: "body")),
-                                              properties: properties)
+                                              properties: properties,
+                                              mandatory: try row.decode(Bool.self, column: "mandatory"))
                 return Row(id: try row.decode(Int64.self, column: "id"), message: message)
             }
         }

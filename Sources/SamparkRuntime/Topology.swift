@@ -17,6 +17,8 @@ public enum Topology {
     public static let listsExchange = "sampark.lists"
     public static let callsExchange = "sampark.calls"
     public static let reportsExchange = "sampark.reports"
+    /// Where the central team publishes campaign material, with any AMQP client.
+    public static let materialExchange = "sampark.material"
     public static let deadLetterExchange = "sampark.dead"
     /// Where the outbox relay dead-letters a message no queue was bound to take.
     public static let unroutableRoutingKey = "outbox.unroutable"
@@ -24,7 +26,9 @@ public enum Topology {
     public static let deliveryLimit = 10
 
     // The work queues of the five workers.
-    public static let ingestBatches = WorkQueue(name: "ingest-worker.batches", bindings: [.init(ingestExchange, "ingest.batch.*")])
+    public static let ingestBatches = WorkQueue(name: "ingest-worker.batches", bindings: [
+        .init(ingestExchange, "ingest.batch.*"), .init(ingestExchange, "turnout.mark"), .init(materialExchange, "#"),
+    ])
     public static let listRequests = WorkQueue(name: "list-builder.requests", bindings: [.init(listsExchange, "list.build")])
     public static let readyLists = WorkQueue(name: "dialer-dispatcher.lists", bindings: [.init(listsExchange, "list.ready")])
     public static let callOutcomes = WorkQueue(name: "feedback-aggregator.outcomes", bindings: [.init(callsExchange, "call.outcome")])
@@ -39,6 +43,7 @@ public enum Topology {
         ExchangeDeclaration(name: listsExchange, kind: .topic),
         ExchangeDeclaration(name: callsExchange, kind: .topic),
         ExchangeDeclaration(name: reportsExchange, kind: .topic),
+        ExchangeDeclaration(name: materialExchange, kind: .topic),
         ExchangeDeclaration(name: deadLetterExchange, kind: .direct),
     ]
 

@@ -8,6 +8,7 @@
 public enum Migrations {
     public static let all: [Migration] = [
         Migration(version: 1, name: "initial", sql: PackageResources._001_initial_sql),
+        Migration(version: 2, name: "ingest", sql: PackageResources._002_ingest_sql),
     ]
 }
 

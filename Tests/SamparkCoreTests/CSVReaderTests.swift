@@ -56,4 +56,25 @@ import Testing
         var reader = CSVReader(maximumFieldBytes: 10)
         #expect(throws: CSVReader.Failure.self) { _ = try reader.feed(Array("\"0123456789ABC".utf8)) }
     }
+
+    /// A field that is not UTF-8 is named, so the row is rejected by line and column, and the
+    /// rows around it are untouched (even when the bad bytes straddle two chunks).
+    @Test func invalidUTF8NamesTheFieldAndSparesTheOtherRows() throws {
+        var bytes = Array("name,phone\nआशा,1\n".utf8)
+        bytes += Array("bad".utf8) + [0xFF, 0xFE] + Array(",2\nok,3\n".utf8)
+        for chunk in [1, 3, 1_000] {
+            var reader = CSVReader()
+            var rows: [CSVReader.Row] = []
+            var start = 0
+            while start < bytes.count {
+                rows += try reader.feed(bytes[start..<min(bytes.count, start + chunk)])
+                start += chunk
+            }
+            rows += try reader.finish()
+            #expect(rows.map(\.line) == [1, 2, 3, 4])
+            #expect(rows.map(\.invalidUTF8Field) == [nil, nil, 0, nil])
+            #expect(rows[1].fields == ["आशा", "1"])
+            #expect(rows[3].fields == ["ok", "3"])
+        }
+    }
 }

@@ -26,9 +26,10 @@ import SamparkTestSupport
             try await Migrator(pool: pool).migrate()
             try await pool.withConnection { conn in
                 try conn.executeScript("""
-                    INSERT INTO org_units (id, level, code, name, path) VALUES (1, 'state', 'S', 'State', '1');
-                    INSERT INTO call_centres (code, name, region_id, seats) VALUES ('\(centre)', 'Centre', 1, 5);
-                    INSERT INTO contacts (id, phone, name, booth_id) VALUES (1, '+919800000001', 'A', 1), (2, '+919800000002', 'B', 1);
+                    INSERT INTO org_units (id, level, code, name, path, state_id) VALUES (1, 'state', 'S', 'State', '1', 1);
+                    INSERT INTO call_centres (code, name, seats) VALUES ('\(centre)', 'Centre', 5);
+                    INSERT INTO call_centre_regions (centre_id, unit_id) SELECT id, 1 FROM call_centres;
+                    INSERT INTO contacts (id, phone, name, booth_id, state_id) VALUES (1, '+919800000001', 'A', 1, 1), (2, '+919800000002', 'B', 1, 1);
                     INSERT INTO campaigns (id, kind, name, scope_id) VALUES (1, 'gotv', 'Poll', 1);
                     INSERT INTO call_lists (id, campaign_id) VALUES (1, 1);
                     INSERT INTO list_entries (list_id, contact_id, phone, centre_id)

@@ -1,0 +1,147 @@
+import Foundation
+import SamparkCore
+
+/// Why a row was not accepted: the field and a reason that quotes no personal value (unit,
+/// booth and centre codes may be named: they are not personal data).
+public struct RowRejection: Error, Equatable, Sendable {
+    public let field: String
+    public let reason: String
+    public init(_ field: String, _ reason: String) {
+        self.field = field
+        self.reason = reason
+    }
+}
+
+/// Column positions of a file's header (the first of a repeated name wins).
+struct Columns: Sendable {
+    let names: [String]
+    let position: [String: Int]
+    init(_ names: [String]) {
+        var position: [String: Int] = [:]
+        for (index, name) in names.enumerated() where position[name] == nil { position[name] = index }
+        self.names = names
+        self.position = position
+    }
+}
+
+/// One row's values by column name, trimmed, with the parsers every source shares. Each
+/// parser throws a ``RowRejection`` naming the column, so a loader reads as a list of rules.
+struct Fields {
+    let columns: Columns
+    let values: [String]
+
+    /// The trimmed value, nil when the column is absent or the value empty.
+    func optional(_ name: String) throws(RowRejection) -> String? {
+        guard let index = columns.position[name], index < values.count else { return nil }
+        let value = values[index].trimmingCharacters(in: .whitespacesAndNewlines)
+        if value.isEmpty { return nil }
+        // PostgreSQL text cannot hold NUL; a stray one would fail the whole batch's COPY.
+        if value.unicodeScalars.contains(where: { $0.value == 0 }) { throw RowRejection(name, "holds a NUL character") }
+        return value
+    }
+
+    func required(_ name: String) throws(RowRejection) -> String {
+        guard let value = try optional(name) else { throw RowRejection(name, "is empty") }
+        return value
+    }
+
+    func phone(_ name: String) throws(RowRejection) -> (number: String, kind: PhoneNumber.Kind) {
+        let text = try required(name)
+        guard let parsed = PhoneNumber.parse(text) else {
+            throw RowRejection(name, "is not an Indian phone number (+91 and 10 digits: 6-9 for a mobile, 1-5 for a landline)")
+        }
+        return parsed
+    }
+
+    func integer(_ name: String, in range: ClosedRange<Int>) throws(RowRejection) -> Int? {
+        guard let text = try optional(name) else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            throw RowRejection(name, "is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    func requiredInteger(_ name: String, in range: ClosedRange<Int>) throws(RowRejection) -> Int {
+        guard let value = try integer(name, in: range) else { throw RowRejection(name, "is empty") }
+        return value
+    }
+
+    /// A `;`-separated list, each item trimmed, empty items and repeats dropped, order kept.
+    func list(_ name: String) throws(RowRejection) -> [String] {
+        guard let text = try optional(name) else { return [] }
+        var seen = Set<String>(), items: [String] = []
+        for item in text.split(separator: ";") {
+            let trimmed = item.trimmingCharacters(in: .whitespaces)
+            if !trimmed.isEmpty, seen.insert(trimmed).inserted { items.append(trimmed) }
+        }
+        return items
+    }
+
+    func date(_ name: String) throws(RowRejection) -> String? {
+        guard let text = try optional(name) else { return nil }
+        guard let date = IngestTime.date(text) else { throw RowRejection(name, "is not a date as YYYY-MM-DD") }
+        return date
+    }
+
+    func timeOfDay(_ name: String) throws(RowRejection) -> String? {
+        guard let text = try optional(name) else { return nil }
+        guard let time = IngestTime.timeOfDay(text) else { throw RowRejection(name, "is not a time of day as HH:MM") }
+        return time
+    }
+
+    func timestamp(_ name: String) throws(RowRejection) -> String? {
+        guard let text = try optional(name) else { return nil }
+        guard let time = IngestTime.timestamp(text) else {
+            throw RowRejection(name, "is not a time as YYYY-MM-DD HH:MM[:SS] (IST unless it ends with Z or an offset)")
+        }
+        return time
+    }
+}
+
+/// Dates and times as files write them, checked in Swift (a value PostgreSQL refused would fail
+/// the whole batch) and passed on in a form PostgreSQL reads without guessing.
+enum IngestTime {
+    /// `YYYY-MM-DD`, a real calendar date.
+    static func date(_ text: String) -> String? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
+              (1900...2200).contains(year), (1...12).contains(month), day >= 1 else { return nil }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        return day <= days ? text : nil
+    }
+
+    /// `HH:MM` (one-digit hours allowed), returned as `HH:MM`.
+    static func timeOfDay(_ text: String) -> String? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, (1...2).contains(parts[0].count), parts[1].count == 2,
+              let hour = Int(parts[0]), let minute = Int(parts[1]), (0..<24).contains(hour), (0..<60).contains(minute) else { return nil }
+        return String(format: "%02d:%02d", hour, minute)
+    }
+
+    /// `YYYY-MM-DD[T ]HH:MM[:SS][Z|±HH:MM]`; without an offset the time is IST.
+    static func timestamp(_ text: String) -> String? {
+        guard text.count >= 16 else { return nil }
+        let datePart = String(text.prefix(10))
+        let separator = text[text.index(text.startIndex, offsetBy: 10)]
+        guard date(datePart) != nil, separator == "T" || separator == " " else { return nil }
+        var rest = Substring(text.dropFirst(11))
+        var offset = "+05:30"
+        if rest.hasSuffix("Z") {
+            offset = "+00:00"
+            rest = rest.dropLast()
+        } else if rest.count > 6, ["+", "-"].contains(rest[rest.index(rest.endIndex, offsetBy: -6)]) {
+            let zone = rest.suffix(6)
+            guard timeOfDay(String(zone.dropFirst())) != nil else { return nil }
+            offset = String(zone)
+            rest = rest.dropLast(6)
+        }
+        let clock = rest.split(separator: ":", omittingEmptySubsequences: false)
+        guard clock.count == 2 || clock.count == 3, clock.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isASCII) }),
+              let hour = Int(clock[0]), let minute = Int(clock[1]), (0..<24).contains(hour), (0..<60).contains(minute) else { return nil }
+        let second = clock.count == 3 ? Int(clock[2]) : 0
+        guard let second, (0..<60).contains(second) else { return nil }
+        return datePart + String(format: " %02d:%02d:%02d", hour, minute, second) + offset
+    }
+}

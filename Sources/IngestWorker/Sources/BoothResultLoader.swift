@@ -1,0 +1,44 @@
+import SamparkCore
+import SamparkPostgres
+
+/// `booth_results`: election, booth_code, party, votes, and optionally electors and turnout
+/// (votes polled in the booth). One row per (booth, election, party); a reload updates it.
+struct BoothResultLoader: SourceLoader {
+    let source = IngestSource.boothResults
+    let stagedColumns: [(name: String, type: String)] = [
+        ("election", "text"), ("booth_code", "text"), ("party", "text"), ("votes", "integer"), ("electors", "integer"), ("turnout", "integer"),
+    ]
+    let workColumns: [(name: String, type: String)] = [("booth_id", "bigint")]
+
+    func validate(_ fields: Fields) throws(RowRejection) -> [String?] {
+        let election = try fields.required("election"), booth = try fields.required("booth_code"), party = try fields.required("party")
+        let votes = try fields.requiredInteger("votes", in: 0...10_000_000)
+        let electors = try fields.integer("electors", in: 0...10_000_000)
+        let turnout = try fields.integer("turnout", in: 0...10_000_000)
+        if let turnout, votes > turnout { throw RowRejection("votes", "is more than the turnout") }
+        if let electors, votes > electors { throw RowRejection("votes", "is more than the electors") }
+        if let turnout, let electors, turnout > electors { throw RowRejection("turnout", "is more than the electors") }
+        return [election, booth, party, String(votes), electors.map(String.init), turnout.map(String.init)]
+    }
+
+    func merge(_ stage: Stage) throws {
+        try stage.run("UPDATE {stage} s SET booth_id = u.id FROM org_units u WHERE s.outcome IS NULL AND u.code = s.booth_code")
+        try stage.reject(where: "s.booth_id IS NULL", field: "booth_code", reason: "'no unit has code ' || quote_literal(s.booth_code)")
+        try stage.dedupe(key: "(s.booth_id, s.election, s.party)", compared: ["votes", "electors", "turnout"],
+                         duplicates: .supersededUnlessIdentical(field: "party", what: "booth, election and party"))
+        try stage.run("""
+            WITH stored AS (
+                INSERT INTO booth_results (booth_id, election, party, votes, electors, turnout)
+                SELECT booth_id, election, party, votes, electors, turnout FROM {stage} s WHERE s.outcome IS NULL
+                ON CONFLICT (booth_id, election, party) DO UPDATE SET votes = EXCLUDED.votes, electors = EXCLUDED.electors,
+                    turnout = EXCLUDED.turnout
+                WHERE (booth_results.votes, booth_results.electors, booth_results.turnout)
+                    IS DISTINCT FROM (EXCLUDED.votes, EXCLUDED.electors, EXCLUDED.turnout)
+                RETURNING booth_id, election, party, xmax = 0 AS inserted
+            )
+            UPDATE {stage} s SET outcome = CASE WHEN stored.inserted THEN 'inserted' ELSE 'updated' END
+            FROM stored WHERE s.outcome IS NULL AND (s.booth_id, s.election, s.party) = (stored.booth_id, stored.election, stored.party)
+            """)
+        try stage.mark("unchanged")
+    }
+}

@@ -1,0 +1,130 @@
+import SamparkCore
+import SamparkPostgres
+
+/// `contacts`, voters and scheme beneficiaries: name, phone, booth_code, and optionally
+/// gender, age, language, epic, ac_number, part_number, serial_number, house_number, schemes.
+///
+/// A voter is one row, found by its EPIC id, else by its roll position (state, AC, part,
+/// serial), else (a beneficiary with neither) by phone, name and booth. A row for a voter
+/// already stored merges into it; household members sharing a phone stay distinct rows.
+struct ContactLoader: SourceLoader {
+    let source = IngestSource.contacts
+    let stagedColumns: [(name: String, type: String)] = [
+        ("name", "text"), ("phone", "text"), ("phone_kind", "text"), ("booth_code", "text"), ("gender", "text"),
+        ("age", "smallint"), ("language", "text"), ("epic", "text"), ("ac_number", "integer"), ("part_number", "integer"),
+        ("serial_number", "integer"), ("house_number", "text"), ("schemes", "text[]"),
+    ]
+    let workColumns: [(name: String, type: String)] = [("booth_id", "bigint"), ("state_id", "bigint"), ("target", "bigint")]
+
+    /// The columns a reload compares: a row equal in all of them changes nothing.
+    static let stored = ["name", "phone", "phone_kind", "booth_id", "gender", "age", "language", "epic",
+                         "ac_number", "part_number", "serial_number", "house_number", "schemes"]
+
+    func validate(_ fields: Fields) throws(RowRejection) -> [String?] {
+        let name = try fields.required("name")
+        let phone = try fields.phone("phone")
+        let booth = try fields.required("booth_code")
+        var gender: String?
+        if let text = try fields.optional("gender") {
+            switch text.lowercased() {
+            case "f", "female": gender = "F"
+            case "m", "male": gender = "M"
+            case "t", "third gender", "transgender", "other", "o": gender = "T"
+            default: throw RowRejection("gender", "is not F, M or T")
+            }
+        }
+        let age = try fields.integer("age", in: 18...120)
+        var language: String?
+        if let text = try fields.optional("language") {
+            guard text.count <= 8, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0 == "-") }) else {
+                throw RowRejection("language", "is not a language code such as hi, en or mr")
+            }
+            language = text.lowercased()
+        }
+        var epic: String?
+        if let text = try fields.optional("epic") {
+            guard text.count <= 20, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "/") }) else {
+                throw RowRejection("epic", "is not an EPIC id (letters, digits and '/', at most 20)")
+            }
+            epic = text.uppercased()
+        }
+        let ac = try fields.integer("ac_number", in: 1...9999)
+        let part = try fields.integer("part_number", in: 1...99999)
+        let serial = try fields.integer("serial_number", in: 1...999_999)
+        let given = [ac, part, serial].filter { $0 != nil }.count
+        guard given == 0 || given == 3 else {
+            throw RowRejection(ac == nil ? "ac_number" : part == nil ? "part_number" : "serial_number",
+                               "is empty; ac_number, part_number and serial_number go together")
+        }
+        return [name, phone.number, phone.kind.rawValue, booth, gender, age.map(String.init), language, epic,
+                ac.map(String.init), part.map(String.init), serial.map(String.init), try fields.optional("house_number"),
+                CopyText.array(try fields.list("schemes"))]
+    }
+
+    func merge(_ stage: Stage) throws {
+        try stage.run("""
+            UPDATE {stage} s SET booth_id = u.id, state_id = u.state_id FROM org_units u
+            WHERE s.outcome IS NULL AND u.code = s.booth_code
+            """)
+        try stage.reject(where: "s.booth_id IS NULL", field: "booth_code", reason: "'no unit has code ' || quote_literal(s.booth_code)")
+
+        // One row per voter within the batch, by each of the three identities in turn.
+        let compared = Self.stored
+        try stage.dedupe(key: "s.epic", where: "s.epic IS NOT NULL", compared: compared,
+                         duplicates: .supersededUnlessIdentical(field: "epic", what: "EPIC id"))
+        try stage.dedupe(key: "(s.state_id, s.ac_number, s.part_number, s.serial_number)", where: "s.ac_number IS NOT NULL",
+                         compared: compared, duplicates: .supersededUnlessIdentical(field: "serial_number", what: "roll position"))
+        try stage.dedupe(key: "(s.phone, s.name, s.booth_id)", where: "s.epic IS NULL AND s.ac_number IS NULL",
+                         compared: compared, duplicates: .supersededUnlessIdentical(field: "name", what: "phone, name and booth"))
+
+        // The stored voter each row names.
+        try stage.run("""
+            UPDATE {stage} s SET target = c.id FROM contacts c
+            WHERE s.outcome IS NULL AND s.epic IS NOT NULL AND c.epic = s.epic
+            """)
+        try stage.run("""
+            WITH holder AS (
+                SELECT s.line, c.id, c.epic FROM {stage} s JOIN contacts c
+                    ON (c.ac_number, c.part_number, c.serial_number, c.state_id) = (s.ac_number, s.part_number, s.serial_number, s.state_id)
+                WHERE s.outcome IS NULL AND s.ac_number IS NOT NULL
+            )
+            UPDATE {stage} s SET
+                target = coalesce(s.target, h.id),
+                outcome = CASE WHEN s.target IS NOT NULL AND s.target <> h.id THEN 'rejected'
+                               WHEN s.target IS NULL AND h.epic IS NOT NULL AND s.epic IS NOT NULL THEN 'rejected' END,
+                reject_field = CASE WHEN s.target IS NOT NULL AND s.target <> h.id THEN 'epic'
+                                    WHEN s.target IS NULL AND h.epic IS NOT NULL AND s.epic IS NOT NULL THEN 'serial_number' END,
+                reject_reason = CASE WHEN s.target IS NOT NULL AND s.target <> h.id THEN 'the EPIC id and the roll position name two different voters'
+                                     WHEN s.target IS NULL AND h.epic IS NOT NULL AND s.epic IS NOT NULL
+                                     THEN 'the roll position belongs to a voter with another EPIC id' END
+            FROM holder h WHERE s.line = h.line
+            """)
+        try stage.run("""
+            UPDATE {stage} s SET target = c.id FROM contacts c
+            WHERE s.outcome IS NULL AND s.target IS NULL AND s.epic IS NULL AND s.ac_number IS NULL
+              AND c.epic IS NULL AND c.ac_number IS NULL AND (c.phone, c.name, c.booth_id) = (s.phone, s.name, s.booth_id)
+            """)
+        // Two rows found one voter by different identities (one by EPIC, one by roll position).
+        try stage.dedupe(key: "s.target", where: "s.target IS NOT NULL", compared: compared,
+                         duplicates: .supersededUnlessIdentical(field: "epic", what: "voter"))
+
+        let assignments = Self.stored.map { "\($0) = s.\($0)" }.joined(separator: ", ")
+        let storedRow = "ROW(\(Self.stored.map { "c.\($0)" }.joined(separator: ", ")))"
+        let stagedRow = "ROW(\(Self.stored.map { "s.\($0)" }.joined(separator: ", ")))"
+        try stage.run("""
+            WITH changed AS (
+                UPDATE contacts c SET \(assignments), state_id = s.state_id, updated_at = now()
+                FROM {stage} s
+                WHERE s.outcome IS NULL AND s.target = c.id AND \(storedRow) IS DISTINCT FROM \(stagedRow)
+                RETURNING c.id
+            )
+            UPDATE {stage} s SET outcome = 'updated' FROM changed WHERE s.outcome IS NULL AND s.target = changed.id
+            """)
+        try stage.mark("unchanged", where: "s.target IS NOT NULL")
+        let columns = (Self.stored + ["state_id"]).joined(separator: ", ")
+        try stage.run("""
+            INSERT INTO contacts (\(columns)) SELECT \(columns) FROM {stage} s WHERE s.outcome IS NULL
+            """)
+        try stage.mark("inserted")
+    }
+}

@@ -1,0 +1,31 @@
+import SamparkCore
+import SamparkPostgres
+
+/// `opt_outs`: phone, and optionally source and time (when the person asked; the load's time
+/// if absent). From the moment it is stored, no campaign calls the number. A number asking
+/// twice is one opt-out, dated by the earliest request.
+struct OptOutLoader: SourceLoader {
+    let source = IngestSource.optOuts
+    let stagedColumns: [(name: String, type: String)] = [("phone", "text"), ("source", "text"), ("requested_at", "timestamptz")]
+
+    func validate(_ fields: Fields) throws(RowRejection) -> [String?] {
+        [try fields.phone("phone").number, try fields.optional("source") ?? "file", try fields.timestamp("time")]
+    }
+
+    func merge(_ stage: Stage) throws {
+        try stage.run("UPDATE {stage} s SET requested_at = now() WHERE s.outcome IS NULL AND s.requested_at IS NULL")
+        try stage.dedupe(key: "s.phone", keep: "s.requested_at, s.line", duplicates: .unchanged)
+        try stage.run("""
+            WITH stored AS (
+                INSERT INTO opt_outs (phone, source, requested_at)
+                SELECT phone, source, requested_at FROM {stage} s WHERE s.outcome IS NULL
+                ON CONFLICT (phone) DO UPDATE SET source = EXCLUDED.source, requested_at = EXCLUDED.requested_at
+                WHERE EXCLUDED.requested_at < opt_outs.requested_at
+                RETURNING phone, xmax = 0 AS inserted
+            )
+            UPDATE {stage} s SET outcome = CASE WHEN stored.inserted THEN 'inserted' ELSE 'updated' END
+            FROM stored WHERE s.outcome IS NULL AND s.phone = stored.phone
+            """)
+        try stage.mark("unchanged")
+    }
+}

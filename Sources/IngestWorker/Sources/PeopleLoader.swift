@@ -1,0 +1,53 @@
+import SamparkCore
+import SamparkPostgres
+
+/// `people`: name, phones (`;`-separated, the first the main one), role, unit_code, committee,
+/// responsibilities. A person is one row per (unit, main phone, name): family members sharing a
+/// phone stay distinct people, and a reload updates role, committee and responsibilities.
+struct PeopleLoader: SourceLoader {
+    let source = IngestSource.people
+    let stagedColumns: [(name: String, type: String)] = [
+        ("name", "text"), ("phone", "text"), ("phone_kind", "text"), ("other_phones", "text[]"), ("role", "text"),
+        ("unit_code", "text"), ("committee", "text"), ("responsibilities", "text"),
+    ]
+    let workColumns: [(name: String, type: String)] = [("unit_id", "bigint")]
+
+    func validate(_ fields: Fields) throws(RowRejection) -> [String?] {
+        let name = try fields.required("name")
+        let written = try fields.list("phones")
+        guard !written.isEmpty else { throw RowRejection("phones", "is empty") }
+        var phones: [(number: String, kind: PhoneNumber.Kind)] = []
+        for (index, text) in written.enumerated() {
+            guard let phone = PhoneNumber.parse(text) else {
+                throw RowRejection("phones", "number \(index + 1) of \(written.count) is not an Indian phone number (+91 and 10 digits)")
+            }
+            if !phones.contains(where: { $0.number == phone.number }) { phones.append(phone) }
+        }
+        return [name, phones[0].number, phones[0].kind.rawValue, CopyText.array(phones.dropFirst().map(\.number)),
+                try fields.required("role"), try fields.required("unit_code"), try fields.optional("committee"),
+                try fields.optional("responsibilities")]
+    }
+
+    func merge(_ stage: Stage) throws {
+        try stage.run("UPDATE {stage} s SET unit_id = u.id FROM org_units u WHERE s.outcome IS NULL AND u.code = s.unit_code")
+        try stage.reject(where: "s.unit_id IS NULL", field: "unit_code", reason: "'no unit has code ' || quote_literal(s.unit_code)")
+        try stage.dedupe(key: "(s.unit_id, s.phone, s.name)", compared: ["phone_kind", "other_phones", "role", "committee", "responsibilities"],
+                         duplicates: .supersededUnlessIdentical(field: "name", what: "person (unit, main phone and name)"))
+        try stage.run("""
+            WITH stored AS (
+                INSERT INTO people (name, phone, phone_kind, other_phones, role, unit_id, committee, responsibilities)
+                SELECT name, phone, phone_kind, other_phones, role, unit_id, committee, responsibilities FROM {stage} s
+                WHERE s.outcome IS NULL
+                ON CONFLICT (unit_id, phone, name) DO UPDATE SET phone_kind = EXCLUDED.phone_kind,
+                    other_phones = EXCLUDED.other_phones, role = EXCLUDED.role, committee = EXCLUDED.committee,
+                    responsibilities = EXCLUDED.responsibilities, updated_at = now()
+                WHERE (people.phone_kind, people.other_phones, people.role, people.committee, people.responsibilities)
+                    IS DISTINCT FROM (EXCLUDED.phone_kind, EXCLUDED.other_phones, EXCLUDED.role, EXCLUDED.committee, EXCLUDED.responsibilities)
+                RETURNING unit_id, phone, name, xmax = 0 AS inserted
+            )
+            UPDATE {stage} s SET outcome = CASE WHEN stored.inserted THEN 'inserted' ELSE 'updated' END
+            FROM stored WHERE s.outcome IS NULL AND (s.unit_id, s.phone, s.name) = (stored.unit_id, stored.phone, stored.name)
+            """)
+        try stage.mark("unchanged")
+    }
+}

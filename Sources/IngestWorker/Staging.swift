@@ -1,0 +1,195 @@
+import Foundation
+import SamparkCore
+import SamparkPostgres
+
+/// One source's loader: the rules for a row (pure Swift) and the set-based merge of a batch
+/// into its tables (SQL over the staging table). docs/ingest.md is the user's view of both.
+protocol SourceLoader: Sendable {
+    var source: IngestSource { get }
+    /// The staging columns `validate` fills, with their SQL types, in the order of its values.
+    var stagedColumns: [(name: String, type: String)] { get }
+    /// Columns the merge fills in (ids it resolves), with their SQL types.
+    var workColumns: [(name: String, type: String)] { get }
+    /// Checks one row and returns its values in the staging columns' order (COPY text
+    /// form, nil for NULL), or throws why it is rejected.
+    func validate(_ fields: Fields) throws(RowRejection) -> [String?]
+    /// Classifies every staged row still pending: rejected (field and reason), inserted,
+    /// updated or unchanged, writing what it accepts. Set-based: a handful of statements per
+    /// batch, whatever its size.
+    func merge(_ stage: Stage) throws
+}
+
+extension SourceLoader {
+    var workColumns: [(name: String, type: String)] { [] }
+}
+
+/// A batch's rows in a temporary table, each with its outcome: `line`, the staged columns,
+/// the loader's work columns, then `outcome` (null while pending), `reject_field`,
+/// `reject_reason`. The table lives for the session and empties at every commit.
+///
+/// In the merge SQL the staging table is aliased `s`.
+struct Stage {
+    let connection: PostgresConnection
+    let table: String
+    let loader: any SourceLoader
+
+    init(for loader: any SourceLoader, on connection: PostgresConnection) throws {
+        self.connection = connection
+        self.loader = loader
+        table = "ingest_stage_\(loader.source.rawValue)"
+        let columns = (loader.stagedColumns + loader.workColumns).map { "\($0.name) \($0.type)" }.joined(separator: ", ")
+        // Unlogged by nature, no indexes: a batch goes in at COPY speed.
+        try connection.execute("""
+            CREATE TEMP TABLE IF NOT EXISTS \(table) (line bigint NOT NULL, \(columns),
+                outcome text, reject_field text, reject_reason text) ON COMMIT DELETE ROWS
+            """)
+    }
+
+    /// One row for the staging table: its values, or why it was rejected before staging.
+    enum Entry {
+        case values([String?])
+        case rejected(RowRejection)
+    }
+
+    /// COPYs the rows in, then ANALYZEs the table so the planner joins a few thousand staged
+    /// rows to millions of stored ones through their indexes rather than by scanning them.
+    func fill(_ entries: [(line: Int, entry: Entry)]) throws {
+        let staged = loader.stagedColumns.map(\.name)
+        let nulls = [String?](repeating: nil, count: staged.count)
+        let copy = "COPY \(table) (line, \(staged.joined(separator: ", ")), outcome, reject_field, reject_reason) FROM STDIN"
+        try connection.copyIn(copy) { writer in
+            var buffer = ""
+            buffer.reserveCapacity(64 * 1024)
+            for (line, entry) in entries {
+                let values: [String?]
+                switch entry {
+                case .values(let staged): values = staged + [nil, nil, nil]
+                case .rejected(let rejection): values = nulls + ["rejected", rejection.field, rejection.reason]
+                }
+                buffer += String(line)
+                for value in values {
+                    buffer += "\t"
+                    if let value { CopyText.append(value, to: &buffer) } else { buffer += "\\N" }
+                }
+                buffer += "\n"
+                if buffer.utf8.count >= 60 * 1024 {
+                    try writer.write(buffer)
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+            if !buffer.isEmpty { try writer.write(buffer) }
+        }
+        try connection.execute("ANALYZE \(table)")
+    }
+
+    /// Runs one statement of the merge; `s` is the staging table.
+    @discardableResult
+    func run(_ sql: String, _ binds: [any PostgresEncodable] = []) throws -> Int {
+        try connection.execute(sql.replacingOccurrences(of: "{stage}", with: table), binds)
+    }
+
+    /// Rejects the pending rows that meet `condition`, with `reason` (an SQL text expression
+    /// over `s`, so it may name the code that failed).
+    func reject(where condition: String, field: String, reason: String) throws {
+        try run("""
+            UPDATE {stage} s SET outcome = 'rejected', reject_field = $1, reject_reason = \(reason)
+            WHERE s.outcome IS NULL AND (\(condition))
+            """, [field])
+    }
+
+    /// Marks the pending rows that meet `condition` with `outcome`.
+    func mark(_ outcome: String, where condition: String = "true") throws {
+        try run("UPDATE {stage} s SET outcome = $1 WHERE s.outcome IS NULL AND (\(condition))", [outcome])
+    }
+
+    /// What to do with the earlier rows of a batch that name the same thing as a later one.
+    enum Duplicates {
+        /// One row per key is kept (the last line); an earlier row identical in `compared` is
+        /// unchanged, a different one is rejected as superseded (naming the line that won).
+        case supersededUnlessIdentical(field: String, what: String)
+        /// One row per key is kept (the first in `order`); the others are unchanged: they
+        /// add nothing (a second opt-out of the same number).
+        case unchanged
+    }
+
+    /// Leaves one pending row per `key` (an SQL expression over `s`) among rows meeting
+    /// `condition`, so that one statement never writes one stored row twice.
+    func dedupe(key: String, where condition: String = "true", compared: [String] = [], keep order: String = "s.line DESC",
+                duplicates: Duplicates) throws {
+        let kept = """
+            WITH kept AS (
+                SELECT DISTINCT ON (\(key)) s.line, \(key) AS key FROM {stage} s
+                WHERE s.outcome IS NULL AND (\(condition)) ORDER BY \(key), \(order)
+            )
+            """
+        switch duplicates {
+        case .unchanged:
+            try run("""
+                \(kept)
+                UPDATE {stage} s SET outcome = 'unchanged' FROM kept
+                WHERE s.outcome IS NULL AND (\(condition)) AND \(key) = kept.key AND s.line <> kept.line
+                """)
+        case .supersededUnlessIdentical(let field, let what):
+            let same = compared.isEmpty ? "true"
+                : "ROW(\(compared.map { "s.\($0)" }.joined(separator: ", "))) IS NOT DISTINCT FROM ROW(\(compared.map { "k.\($0)" }.joined(separator: ", ")))"
+            try run("""
+                \(kept)
+                UPDATE {stage} s SET
+                    outcome = CASE WHEN \(same) THEN 'unchanged' ELSE 'rejected' END,
+                    reject_field = CASE WHEN \(same) THEN NULL ELSE $1 END,
+                    reject_reason = CASE WHEN \(same) THEN NULL
+                        ELSE 'superseded by line ' || kept.line || ' of the file, which names the same ' || $2 END
+                FROM kept JOIN {stage} k ON k.line = kept.line
+                WHERE s.outcome IS NULL AND (\(condition)) AND \(key) = kept.key AND s.line <> kept.line
+                """, [field, what])
+        }
+    }
+
+    /// The batch's counts; every row must have an outcome by now.
+    func counts() throws -> IngestCounts {
+        let row = try connection.query("""
+            SELECT count(*), count(*) FILTER (WHERE outcome = 'inserted'), count(*) FILTER (WHERE outcome = 'updated'),
+                   count(*) FILTER (WHERE outcome = 'unchanged'), count(*) FILTER (WHERE outcome = 'rejected'),
+                   count(*) FILTER (WHERE outcome IS NULL OR outcome NOT IN ('inserted', 'updated', 'unchanged', 'rejected'))
+            FROM \(table)
+            """)[0]
+        let unclassified = try row.decode(Int.self, at: 5)
+        guard unclassified == 0 else {
+            // A loader that left rows without an outcome is a bug; failing the batch keeps
+            // the report honest (it is retried, then dead-lettered with this reason).
+            throw IngestFailure("the \(loader.source.rawValue) merge left \(unclassified) rows without an outcome")
+        }
+        return IngestCounts(read: try row.decode(Int.self, at: 0), inserted: try row.decode(Int.self, at: 1),
+                            updated: try row.decode(Int.self, at: 2), unchanged: try row.decode(Int.self, at: 3),
+                            rejected: try row.decode(Int.self, at: 4))
+    }
+}
+
+struct IngestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// PostgreSQL's COPY text format: backslash, tab, newline and carriage return escaped.
+enum CopyText {
+    static func append(_ value: String, to buffer: inout String) {
+        guard value.utf8.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
+            buffer += value
+            return
+        }
+        for character in value.unicodeScalars {
+            switch character {
+            case "\\": buffer += "\\\\"
+            case "\t": buffer += "\\t"
+            case "\n": buffer += "\\n"
+            case "\r": buffer += "\\r"
+            default: buffer.unicodeScalars.append(character)
+            }
+        }
+    }
+
+    /// A text[] literal for COPY (array syntax first, then COPY's own escaping on top).
+    static func array(_ items: [String]) -> String {
+        PostgresArrayText.encode(items.map { Optional($0) })
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+import IngestWorker
+import SamparkCore
+import SamparkPostgres
+@testable import SamparkRuntime
+import SamparkSchema
+import SamparkTestSupport
+
+/// A freshly migrated database of its own, dropped afterwards.
+struct FreshDatabase {
+    let pool: PostgresPool
+    private let admin: PostgresPool
+    private let name: String
+
+    static func with(_ prefix: String, _ body: (FreshDatabase) async throws -> Void) async throws {
+        let url = try TestEnvironment.postgresURL()
+        let admin = PostgresPool(configuration: try PostgresConfiguration(url: url), size: 1)
+        let name = TestEnvironment.uniqueName(prefix)
+        try await admin.execute("CREATE DATABASE \(name)")
+        var configuration = try PostgresConfiguration(url: url)
+        configuration.database = name
+        let database = FreshDatabase(pool: PostgresPool(configuration: configuration, size: 2), admin: admin, name: name)
+        do {
+            try await Migrator(pool: database.pool).migrate()
+            try await body(database)
+        } catch {
+            Issue.record(error)
+        }
+        await database.pool.shutdown()
+        _ = try? await admin.execute("DROP DATABASE \(name) WITH (FORCE)")
+        await admin.shutdown()
+    }
+
+    /// Runs `handler` on `message` in one transaction, as the runner does (without the broker).
+    func handle<H: MessageHandler>(_ handler: H, _ message: H.Message, messageID: String = UUID().uuidString,
+                                   replyTo: String? = nil) async throws {
+        try await pool.transaction { connection in
+            let context = HandlerContext(connection: connection, messageID: messageID, messageType: H.Message.messageType,
+                                         correlationID: nil, replyTo: replyTo, queue: "test", appID: "test")
+            try handler.handle(message, context: context)
+        }
+    }
+
+    /// Loads `csv` as `sampark load` would (batches of `batchSize`, in order) and returns the
+    /// load's stored report.
+    @discardableResult
+    func load(_ source: IngestSource, _ csv: String, batchSize: Int = 1000) async throws -> IngestCompleted {
+        var reader = CSVReader()
+        let rows = try reader.feed(Array(csv.utf8)) + reader.finish()
+        let header = rows[0].fields
+        let body = rows.dropFirst()
+        let loadID = UUID().uuidString
+        var batches: [[IngestBatch.Row]] = []
+        var rejected: [[IngestCompleted.Rejection]] = []
+        for row in body {
+            if batches.isEmpty || batches[batches.count - 1].count + rejected[rejected.count - 1].count >= batchSize {
+                batches.append([])
+                rejected.append([])
+            }
+            if row.fields.count != header.count {
+                rejected[rejected.count - 1].append(.init(line: row.line, field: "-", reason: "has \(row.fields.count) fields"))
+            } else {
+                batches[batches.count - 1].append(IngestBatch.Row(line: row.line, values: row.fields))
+            }
+        }
+        if batches.isEmpty { batches = [[]]; rejected = [[]] }
+        for (index, rows) in batches.enumerated() {
+            let batch = IngestBatch(loadID: loadID, source: source, file: "\(source.rawValue).csv", batchNumber: index + 1,
+                                    isLast: index == batches.count - 1, columns: header, rows: rows, rejected: rejected[index])
+            try await handle(IngestBatchHandler(), batch, messageID: "\(loadID)/\(index + 1)", replyTo: "reply")
+        }
+        return try await report(loadID)
+    }
+
+    /// The report the load's last batch put in the outbox.
+    func report(_ loadID: String) async throws -> IngestCompleted {
+        let body = try await pool.query("SELECT body FROM outbox WHERE message_id = $1", ["\(loadID)/completed"])
+        let data = try #require(body.first).decode(Data.self, at: 0)
+        return try MessageCoding.decode(IngestCompleted.self, from: Array(data))
+    }
+
+    func strings(_ sql: String) async throws -> [String] {
+        try await pool.query(sql).map { try $0.decode(String.self, at: 0) }
+    }
+
+    func count(_ sql: String) async throws -> Int {
+        try await pool.query(sql)[0].decode(Int.self, at: 0)
+    }
+
+    static let tree = """
+        level,code,name,parent_code
+        state,CG,Chhattisgarh,
+        district,DRG,Durg,CG
+        ac,AC-62,Durg Gramin,DRG
+        booth,B-1,Booth 1,AC-62
+        booth,B-2,Booth 2,AC-62
+        state,MP,Madhya Pradesh,
+        ac,AC-62-MP,Another AC 62,MP
+        booth,MP-B-1,MP booth 1,AC-62-MP
+
+        """
+}
+
+extension IngestCounts {
+    /// The counts as one readable string, for compact expectations.
+    var summary: String { "read \(read): +\(inserted) ~\(updated) =\(unchanged) x\(rejected)" }
+}

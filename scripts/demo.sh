@@ -82,10 +82,10 @@ done
 echo "  $ready of 5 workers ready"
 
 say "loading the sample files (each row is accepted or rejected with its line, field and reason)"
-"$SAMPARK" load org_units samples/org_units.csv --wait
-"$SAMPARK" load call_centres samples/call_centres.csv --wait
-"$SAMPARK" load opt_outs samples/opt_outs.csv --wait
-"$SAMPARK" load contacts samples/contacts.csv --wait
+"$SAMPARK" load org_units samples/org_units.csv
+"$SAMPARK" load call_centres samples/call_centres.csv
+"$SAMPARK" load opt_outs samples/opt_outs.csv
+"$SAMPARK" load contacts samples/contacts.csv
 
 say "building a polling-day call list for the state (one call per phone, opt-outs left out)"
 "$SAMPARK" list build --campaign "Polling day, phase 1" --kind gotv --scope CG --wait

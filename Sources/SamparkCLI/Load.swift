@@ -50,65 +50,32 @@ struct Load: AsyncParsableCommand {
         let answers = noWait && !oneAtATime ? nil : try await AnswerReader(amqp: amqp, queue: "sampark.cli.load.\(loadID)")
         let progress = Progress(fileName: fileName, fileBytes: fileBytes)
 
-        var reader = CSVReader()
-        var header: [String]?
-        var pending: [IngestBatch.Row] = []
-        var lineRejects: [IngestCompleted.Rejection] = []
+        var batcher = IngestBatcher(source: source, batchSize: batchSize)
         var batchNumber = 0
-        func send(isLast: Bool) async throws {
-            guard let header else { return }
+        func send(_ lines: IngestBatcher.Batch, isLast: Bool) async throws {
+            guard let header = batcher.header else { return }
             batchNumber += 1
             let batch = IngestBatch(loadID: loadID, source: source, file: fileName, batchNumber: batchNumber,
-                                    isLast: isLast, columns: header, rows: pending, rejected: lineRejects)
+                                    isLast: isLast, columns: header, rows: lines.rows, rejected: lines.rejected)
             try await amqp.publish(outgoing(batch, exchange: Topology.ingestExchange, routingKey: "ingest.batch.\(source.rawValue)",
                                             messageID: "\(loadID)/\(batchNumber)", correlationID: loadID, replyTo: answers?.queue))
-            progress.sent(rows: pending.count + lineRejects.count)
-            pending.removeAll(keepingCapacity: true)
-            lineRejects.removeAll()
+            progress.sent(rows: lines.lines)
             if oneAtATime, let answers {
                 let sent = batchNumber
-                try await answers.wait(seconds: timeout, for: "batch \(sent) of \(fileName)") { $0.applied.contains(sent) }
+                try await answers.wait(seconds: timeout, for: "batch \(sent) of \(fileName)") { $0.applied.contains(sent) ? true : nil }
             }
         }
-        func take(_ rows: [CSVReader.Row]) async throws {
-            for row in rows {
-                guard let columns = header else {
-                    let names = source.normalizedHeader(row.fields)
-                    let missing = source.requiredColumns.filter { !names.contains($0) }
-                    guard missing.isEmpty else {
-                        throw ValidationError("\(fileName) line \(row.line): the header has no \(missing.joined(separator: ", ")) column; nothing was sent")
-                    }
-                    header = row.fields
-                    continue
-                }
-                // A full batch goes when the next row arrives, so the last batch is never empty.
-                if pending.count + lineRejects.count >= batchSize { try await send(isLast: false) }
-                if let bad = row.invalidUTF8Field {
-                    let field = bad < columns.count ? source.normalizedHeader(columns)[bad] : "-"
-                    lineRejects.append(.init(line: row.line, field: field, reason: "is not valid UTF-8"))
-                } else if row.fields.count != columns.count {
-                    lineRejects.append(.init(line: row.line, field: "-", reason: "has \(row.fields.count) fields; the header has \(columns.count)"))
-                } else {
-                    pending.append(IngestBatch.Row(line: row.line, values: row.fields))
-                }
-            }
-        }
-        // A broken quote stops the reading (the rest of the file cannot be split into rows
-        // reliably); the rows before it still load, and the report names the line.
-        var stoppedAt: CSVReader.Failure?
         do {
             while let chunk = try input.read(upToCount: 256 * 1024), !chunk.isEmpty {
                 progress.read(bytes: chunk.count)
-                try await take(try reader.feed(chunk))
+                for batch in try batcher.feed(chunk) { try await send(batch, isLast: false) }
             }
-            try await take(try reader.finish())
-        } catch let failure as CSVReader.Failure {
-            guard header != nil else { throw ValidationError("\(fileName) \(failure); nothing was sent") }
-            stoppedAt = failure
-            lineRejects.append(.init(line: failure.line, field: "-", reason: "\(failure.reason); reading stopped here"))
+            let last = try batcher.finish()
+            for (index, batch) in last.enumerated() { try await send(batch, isLast: index == last.count - 1) }
+        } catch let error as IngestBatcher.FileError {
+            await answers?.close()
+            throw CommandFailure("\(fileName) \(error); nothing more was sent")
         }
-        guard header != nil else { throw ValidationError("\(fileName) is empty: no header row") }
-        try await send(isLast: true)
         progress.finishSending(batches: batchNumber, loadID: loadID)
 
         if let answers, !noWait {
@@ -119,8 +86,8 @@ struct Load: AsyncParsableCommand {
             say("not waiting: the report will be in ingest_loads (load \(loadID))")
         }
         await answers?.close()
-        if let stoppedAt {
-            throw ValidationError("\(fileName) \(stoppedAt): the rest of the file was not read")
+        if let stoppedAt = batcher.stoppedAt {
+            throw CommandFailure("\(fileName) \(stoppedAt): the rest of the file was not read")
         }
     }
 
@@ -193,10 +160,10 @@ final class AnswerReader: Sendable {
         while true {
             let (result, snapshot) = state.withLock { (value($0), $0) }
             if let result { return result }
-            if let failure = snapshot.failure { throw ValidationError(failure) }
+            if let failure = snapshot.failure { throw CommandFailure(failure) }
             progress?.applied(rows: snapshot.appliedRows, batches: snapshot.applied.count)
             if ContinuousClock.now - snapshot.lastAnswer > .milliseconds(Int(seconds * 1000)) {
-                throw ValidationError("""
+                throw CommandFailure("""
                     no answer about \(what) for \(Int(seconds)) s: is an ingest-worker running? \
                     (a batch it could not take is in ingest-worker.batches.dead)
                     """)

@@ -60,10 +60,11 @@ final class Cluster: Sendable {
         return env
     }
 
-    /// Starts a worker process; its output goes to `<log dir>/<name>.log`.
-    func start(_ worker: String, extraEnvironment: [String: String] = [:]) throws {
+    /// Starts a worker process; its output goes to `<log dir>/<name>.log`. `executable` runs
+    /// a second copy of a worker under another name (`ingest-worker-2`).
+    func start(_ worker: String, executable: String? = nil, extraEnvironment: [String: String] = [:]) throws {
         let process = Process()
-        process.executableURL = Self.binDirectory.appendingPathComponent(worker)
+        process.executableURL = Self.binDirectory.appendingPathComponent(executable ?? worker)
         process.environment = environment.merging(extraEnvironment) { _, new in new }
         let log = logDirectory.appendingPathComponent("\(worker).log")
         if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }

@@ -21,14 +21,14 @@ enum Scenario {
         """
 
     static let callCentres = """
-        code,name,region_code,seats,calls_from,calls_to
-        DRG-01,Durg call centre,DRG,36,09:00,21:00
-        CDW-01,Chhindwara call centre,CDW,35,09:00,21:00
+        code,name,region_codes,seats,shifts,languages
+        DRG-01,Durg call centre,DRG,36,09:00-15:00;15:00-21:00,hi
+        CDW-01,Chhindwara call centre,CDW,35,09:00-21:00,hi;en
 
         """
 
-    /// 60 good rows on 56 phones (4 households share a phone), 3 rows with bad phones, 1 with
-    /// an unknown booth.
+    /// 60 good rows on 56 mobiles (4 households share a phone), a landline (kept, never
+    /// called), 2 rows with bad phones, 1 with an unknown booth.
     static var contacts: String {
         var lines = ["phone,name,booth_code,language"]
         for i in 0..<60 {
@@ -38,11 +38,11 @@ enum Scenario {
         }
         lines.append("12345,Bad Phone,B-1,hi")
         lines.append("+1 415 555 0100,Abroad,B-2,en")
-        lines.append("5876543210,Not Mobile,B-3,hi")
+        lines.append("0755-2345678,Office Landline,B-3,hi")
         lines.append("9876599999,Lost Booth,B-404,hi")
         return lines.joined(separator: "\n") + "\n"
     }
-    static let goodContactRows = 60
+    static let goodContactRows = 61
     static let distinctPhones = 56
 
     /// Two numbers that asked not to be called.

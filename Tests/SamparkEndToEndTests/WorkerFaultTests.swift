@@ -10,10 +10,10 @@ import SamparkTestSupport
         let dir = cluster.logDirectory
         for (source, text, name) in [("org_units", Scenario.orgUnits, "org_units.csv"), ("call_centres", Scenario.callCentres, "centres.csv"),
                                      ("opt_outs", Scenario.optOuts, "opt_outs.csv"), ("contacts", Scenario.contacts, "contacts.csv")] {
-            let load = try await cluster.cli(["load", source, try Scenario.write(text, named: name, in: dir), "--wait"])
+            let load = try await cluster.cli(["load", source, try Scenario.write(text, named: name, in: dir)])
             guard load.status == 0 else { throw ClusterError("load \(source): \(load.output)") }
         }
-        let list = try await cluster.cli(["list", "build", "--campaign", "Polling day", "--kind", "gotv", "--scope", "MP", "--wait"])
+        let list = try await cluster.cli(["list", "build", "--campaign", "Polling day", "--kind", "gotv", "--scope", "MP"])
         guard list.status == 0 else { throw ClusterError("list build: \(list.output)") }
         return Scenario.distinctPhones - 2
     }
@@ -60,14 +60,14 @@ import SamparkTestSupport
             try cluster.startAll()
             let dir = cluster.logDirectory
             for (source, text, name) in [("org_units", Scenario.orgUnits, "org_units.csv")] {
-                let load = try await cluster.cli(["load", source, try Scenario.write(text, named: name, in: dir), "--wait"])
+                let load = try await cluster.cli(["load", source, try Scenario.write(text, named: name, in: dir)])
                 #expect(load.status == 0, "\(load.output)")
             }
             // 3,000 contacts in 300 batches; the ingest-worker gets SIGTERM while it works.
             var lines = ["phone,name,booth_code"]
             for i in 0..<3000 { lines.append("9\(String(format: "%09d", 100_000_000 + i)),Person \(i),B-\(1 + i % 5)") }
             let file = try Scenario.write(lines.joined(separator: "\n") + "\n", named: "many.csv", in: dir)
-            let load = cluster.cliInBackground(["load", "contacts", file, "--batch-size", "10", "--wait", "--timeout", "120"])
+            let load = cluster.cliInBackground(["load", "contacts", file, "--batch-size", "10", "--timeout", "120"])
             #expect(try await eventually(timeout: .seconds(60)) {
                 try await cluster.query("SELECT count(*) FROM contacts", as: Int.self) > 300
             })
@@ -80,7 +80,7 @@ import SamparkTestSupport
             try cluster.start("ingest-worker")
             let result = try await load.value
             #expect(result.status == 0, "\(result.output)")
-            #expect(result.output.contains("3000 rows accepted, 0 rejected"), "\(result.output)")
+            #expect(result.output.contains("3000 rows read: 3000 inserted, 0 updated, 0 unchanged, 0 rejected"), "\(result.output)")
             #expect(try await cluster.query("SELECT count(*) FROM contacts", as: Int.self) == 3000)
             await cluster.tearDown()
         } catch {

@@ -44,7 +44,7 @@ import SamparkTestSupport
             #expect(await eventually { (try? await Self.get("\(base)/health/ready").status) == 200 })
 
             let file = try Scenario.write(Scenario.orgUnits, named: "units.csv", in: cluster.logDirectory)
-            let load = try await cluster.cli(["load", "org_units", file, "--wait"])
+            let load = try await cluster.cli(["load", "org_units", file])
             #expect(load.status == 0, "\(load.output)")
             let metrics = try await Self.get("\(base)/metrics")
             #expect(metrics.status == 200)

@@ -42,35 +42,31 @@ struct FreshDatabase {
         }
     }
 
-    /// Loads `csv` as `sampark load` would (batches of `batchSize`, in order) and returns the
-    /// load's stored report.
+    /// Loads `csv` as `sampark load` does (the same ``IngestBatcher``, batches applied in
+    /// order) and returns the load's report.
     @discardableResult
     func load(_ source: IngestSource, _ csv: String, batchSize: Int = 1000) async throws -> IngestCompleted {
-        var reader = CSVReader()
-        let rows = try reader.feed(Array(csv.utf8)) + reader.finish()
-        let header = rows[0].fields
-        let body = rows.dropFirst()
+        try await load(source, bytes: Array(csv.utf8), batchSize: batchSize)
+    }
+
+    @discardableResult
+    func load(_ source: IngestSource, bytes: [UInt8], batchSize: Int = 5000, file: String? = nil) async throws -> IngestCompleted {
+        var batcher = IngestBatcher(source: source, batchSize: batchSize)
+        let batches = try batcher.feed(bytes) + batcher.finish()
         let loadID = UUID().uuidString
-        var batches: [[IngestBatch.Row]] = []
-        var rejected: [[IngestCompleted.Rejection]] = []
-        for row in body {
-            if batches.isEmpty || batches[batches.count - 1].count + rejected[rejected.count - 1].count >= batchSize {
-                batches.append([])
-                rejected.append([])
-            }
-            if row.fields.count != header.count {
-                rejected[rejected.count - 1].append(.init(line: row.line, field: "-", reason: "has \(row.fields.count) fields"))
-            } else {
-                batches[batches.count - 1].append(IngestBatch.Row(line: row.line, values: row.fields))
-            }
-        }
-        if batches.isEmpty { batches = [[]]; rejected = [[]] }
-        for (index, rows) in batches.enumerated() {
-            let batch = IngestBatch(loadID: loadID, source: source, file: "\(source.rawValue).csv", batchNumber: index + 1,
-                                    isLast: index == batches.count - 1, columns: header, rows: rows, rejected: rejected[index])
+        for (index, lines) in batches.enumerated() {
+            let batch = IngestBatch(loadID: loadID, source: source, file: file ?? "\(source.rawValue).csv", batchNumber: index + 1,
+                                    isLast: index == batches.count - 1, columns: try #require(batcher.header),
+                                    rows: lines.rows, rejected: lines.rejected)
             try await handle(IngestBatchHandler(), batch, messageID: "\(loadID)/\(index + 1)", replyTo: "reply")
         }
         return try await report(loadID)
+    }
+
+    /// Every rejected line of a load, as "line field".
+    func rejects(_ loadID: String) async throws -> [String] {
+        try await pool.query("SELECT line || ' ' || field FROM ingest_rejects WHERE load_id = $1 ORDER BY line", [loadID])
+            .map { try $0.decode(String.self, at: 0) }
     }
 
     /// The report the load's last batch put in the outbox.

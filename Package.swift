@@ -119,7 +119,7 @@ let package = Package(
         // System benchmark: the Swift clients beside raw rabbitmq-c and psql \copy.
         .executableTarget(
             name: "SamparkBench",
-            dependencies: ["SamparkAMQP", "SamparkPostgres"]
+            dependencies: ["SamparkAMQP", "SamparkPostgres", "SamparkSchema"]
         ),
 
         // Shared by the test targets: where the real servers are.

@@ -8,6 +8,8 @@ struct BenchOptions {
     var window = 2_000
     var prefetch = 500
     var copyRows = 500_000
+    var ingestRows = 1_000_000
+    var ingestRounds = 3
     var only: Set<String> = []
 
     static func parse(_ arguments: [String]) -> BenchOptions {
@@ -27,11 +29,13 @@ struct BenchOptions {
             case "--window": options.window = value()
             case "--prefetch": options.prefetch = value()
             case "--copy-rows": options.copyRows = value()
+            case "--ingest-rows": options.ingestRows = value()
+            case "--ingest-rounds": options.ingestRounds = value()
             case "--only": options.only.insert(iterator.next() ?? "")
             case "--help", "-h":
                 print("""
                 sampark-bench [--messages N] [--size BYTES] [--rounds N] [--window N] [--prefetch N]
-                              [--copy-rows N] [--only amqp|copy]
+                              [--copy-rows N] [--ingest-rows N] [--ingest-rounds N] [--only amqp|copy|ingest]
                 Needs SAMPARK_TEST_AMQP_URL, SAMPARK_TEST_POSTGRES_URL, SAMPARK_BENCH_RABBITMQ_C and SAMPARK_BENCH_PSQL
                 (make bench sets them).
                 """)

@@ -14,4 +14,10 @@ if options.only.isEmpty || options.only.contains("copy") {
                           psql: environment("SAMPARK_BENCH_PSQL"))
     do { rows += try await bench.run() } catch { fail("\(error)") }
 }
-printTable(rows, title: "Sampark foundation benchmark")
+if options.only.isEmpty || options.only.contains("ingest") {
+    // Needs the release `sampark` and `ingest-worker` beside this binary (make bench builds them).
+    let bench = IngestBench(options: options, amqpURL: environment("SAMPARK_TEST_AMQP_URL"),
+                            postgresURL: environment("SAMPARK_TEST_POSTGRES_URL"), psql: environment("SAMPARK_BENCH_PSQL"))
+    do { rows += try await bench.run() } catch { fail("\(error)") }
+}
+printTable(rows, title: "Sampark benchmark")

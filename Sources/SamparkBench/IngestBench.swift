@@ -1,0 +1,155 @@
+import Foundation
+import SamparkPostgres
+import SamparkSchema
+
+/// End-to-end ingest beside its floor: a voters file as operators bring it (phones written
+/// every way, schemes as lists), through `sampark load` and two ingest-workers (validated,
+/// deduplicated, merged into `contacts`), beside `psql \copy` of the same rows already clean
+/// into the same table with the same indexes and constraints. Each round empties the table and
+/// checkpoints before each side, alternating which goes first.
+struct IngestBench {
+    let options: BenchOptions
+    let amqpURL: String
+    let postgresURL: String
+    let psql: String
+
+    private let database = "sampark_bench_ingest"
+    private let booths = 250
+
+    func run() async throws -> [BenchRow] {
+        let rows = options.ingestRows
+        let admin = PostgresPool(configuration: try PostgresConfiguration(url: postgresURL), size: 1)
+        try await admin.execute("DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+        try await admin.execute("CREATE DATABASE \(database)")
+        var configuration = try PostgresConfiguration(url: postgresURL)
+        configuration.database = database
+        guard let slash = postgresURL.range(of: "/", options: .backwards) else { fail("bad SAMPARK_TEST_POSTGRES_URL") }
+        let url = String(postgresURL[..<slash.lowerBound]) + "/" + database
+        let pool = PostgresPool(configuration: configuration, size: 1)
+        try await Migrator(pool: pool).migrate()
+        try await pool.withConnection { [booths] conn in
+            // One state, 10 assembly constituencies, 25 booths each (ids fixed, so the clean
+            // file can name them).
+            try conn.executeScript("""
+                INSERT INTO org_units (id, level, code, name, parent_id, path, state_id) VALUES (1, 'state', 'CG', 'Chhattisgarh', NULL, '1', 1);
+                INSERT INTO org_units (id, level, code, name, parent_id, path, state_id)
+                    SELECT 1 + a, 'ac', 'AC-' || a, 'AC ' || a, 1, text2ltree('1.' || (1 + a)), 1 FROM generate_series(1, 10) a;
+                INSERT INTO org_units (id, level, code, name, parent_id, path, state_id)
+                    SELECT 100 + b, 'booth', 'B-' || (1 + b / 25) || '-' || (1 + b % 25), 'Booth ' || b, 2 + b / 25,
+                           text2ltree('1.' || (2 + b / 25) || '.' || (100 + b)), 1
+                    FROM generate_series(0, \(booths - 1)) b;
+                SELECT setval(pg_get_serial_sequence('org_units', 'id'), 1000);
+                """)
+        }
+
+        let directory = FileManager.default.temporaryDirectory
+        let raw = directory.appendingPathComponent("sampark-bench-voters-\(getpid()).csv")
+        let clean = directory.appendingPathComponent("sampark-bench-voters-clean-\(getpid()).csv")
+        defer {
+            try? FileManager.default.removeItem(at: raw)
+            try? FileManager.default.removeItem(at: clean)
+        }
+        try writeFiles(rows: rows, raw: raw, clean: clean)
+        print("ingest: \(rows) voters, \(fileSize(raw) / 1_000_000) MB as written, \(fileSize(clean) / 1_000_000) MB clean")
+
+        let binaries = Bundle.main.executableURL!.deletingLastPathComponent()
+        var environment = ProcessInfo.processInfo.environment
+        environment["SAMPARK_AMQP_URL"] = amqpURL
+        environment["SAMPARK_POSTGRES_URL"] = url
+        environment["SAMPARK_HTTP_PORT"] = "0"
+        environment["SAMPARK_LOG_LEVEL"] = "warning"
+        _ = runProgram(binaries.appendingPathComponent("sampark").path, ["topology"], environment: environment)
+        let workers = try (1...2).map { _ in
+            let process = Process()
+            process.executableURL = binaries.appendingPathComponent("ingest-worker")
+            process.environment = environment
+            try process.run()
+            return process
+        }
+        defer {
+            for worker in workers where worker.isRunning { kill(worker.processIdentifier, SIGTERM) }
+            for worker in workers { worker.waitUntilExit() }
+        }
+        try await Task.sleep(for: .seconds(3))    // both consuming before the first load
+
+        let columns = "name, phone, phone_kind, booth_id, state_id, gender, age, language, epic, ac_number, part_number, serial_number, house_number, schemes"
+        var swiftRates: [Double] = [], psqlRates: [Double] = []
+        for round in 1...options.ingestRounds {
+            var swiftRate = 0.0, psqlRate = 0.0
+            for which in (round % 2 == 1 ? ["psql", "swift"] : ["swift", "psql"]) {
+                try await pool.execute("TRUNCATE contacts, ingest_rejects, ingest_loads, inbox, outbox CASCADE")
+                try await pool.execute("CHECKPOINT")
+                let start = ContinuousClock.now
+                if which == "psql" {
+                    _ = runProgram(psql, [url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                                          "\\copy contacts (\(columns)) FROM '\(clean.path)' WITH (FORMAT csv)"])
+                    psqlRate = Double(rows) / seconds(since: start)
+                } else {
+                    let output = runProgram(binaries.appendingPathComponent("sampark").path,
+                                            ["load", "contacts", raw.path, "--timeout", "600"], environment: environment)
+                    swiftRate = Double(rows) / seconds(since: start)
+                    guard output.contains("\(rows) rows read: \(rows) inserted, 0 updated, 0 unchanged, 0 rejected") else {
+                        fail("sampark load did not report every row inserted:\n\(output.suffix(2000))")
+                    }
+                }
+                let count = try await pool.query("SELECT count(*) FROM contacts")[0].decode(Int.self, at: 0)
+                if count != rows { fail("\(which) left \(count) contacts, expected \(rows)") }
+            }
+            swiftRates.append(swiftRate)
+            psqlRates.append(psqlRate)
+            print(String(format: "round %d: sampark load + 2 ingest-workers %.0f rows/s, psql \\copy %.0f rows/s", round, swiftRate, psqlRate))
+        }
+        await pool.shutdown()
+        for worker in workers { kill(worker.processIdentifier, SIGTERM) }
+        for worker in workers { worker.waitUntilExit() }
+        try await admin.execute("DROP DATABASE \(database) WITH (FORCE)")
+        await admin.shutdown()
+        return [BenchRow(measure: "voters file, \(rows) rows, end to end: sampark load + 2 ingest-workers (validate, dedupe, merge) vs the same rows clean",
+                         unit: "rows/s", swift: swiftRates, baseline: psqlRates, baselineName: "psql \\copy into contacts", target: 1.0)]
+    }
+
+    /// The file as operators bring it, and the same rows as `contacts` stores them.
+    private func writeFiles(rows: Int, raw: URL, clean: URL) throws {
+        guard FileManager.default.createFile(atPath: raw.path, contents: nil),
+              FileManager.default.createFile(atPath: clean.path, contents: nil) else { fail("cannot create the voters files") }
+        let rawHandle = try FileHandle(forWritingTo: raw), cleanHandle = try FileHandle(forWritingTo: clean)
+        defer {
+            try? rawHandle.close()
+            try? cleanHandle.close()
+        }
+        var rawText = "name,phone,booth_code,gender,age,language,epic,ac_number,part_number,serial_number,house_number,schemes\n"
+        var cleanText = ""
+        for i in 0..<rows {
+            let household = i / 3                      // three voters share each phone
+            let digits = String(9_000_000_000 + (household &* 7919) % 999_999_999)
+            let written: String
+            switch i % 4 {
+            case 0: written = "\(digits.prefix(5)) \(digits.suffix(5))"
+            case 1: written = "+91-\(digits)"
+            case 2: written = "0\(digits.prefix(5))-\(digits.suffix(5))"
+            default: written = digits
+            }
+            let booth = i % booths
+            let ac = 1 + booth / 25, part = 1 + booth % 25
+            let gender = i % 2 == 0 ? "F" : "M"
+            let age = 18 + i % 70
+            let epic = "CGB" + String(format: "%07d", i)
+            let schemes = i % 4 == 0 ? "ujjwala;pm_kisan" : ""
+            let name = i % 5 == 0 ? "मतदाता \(i)" : "Voter \(i), Family \(household)"
+            rawText += "\"\(name)\",\(written),B-\(ac)-\(part),\(gender),\(age),hi,\(epic),\(ac),\(part),\(i + 1),\(household),\(schemes)\n"
+            cleanText += "\"\(name)\",+91\(digits),mobile,\(100 + booth),1,\(gender),\(age),hi,\(epic),\(ac),\(part),\(i + 1),\(household),\(i % 4 == 0 ? "\"{ujjwala,pm_kisan}\"" : "{}")\n"
+            if rawText.utf8.count > 1 << 20 {
+                try rawHandle.write(contentsOf: Data(rawText.utf8))
+                try cleanHandle.write(contentsOf: Data(cleanText.utf8))
+                rawText = ""
+                cleanText = ""
+            }
+        }
+        try rawHandle.write(contentsOf: Data(rawText.utf8))
+        try cleanHandle.write(contentsOf: Data(cleanText.utf8))
+    }
+
+    private func fileSize(_ url: URL) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+    }
+}

@@ -2,7 +2,7 @@
 # `make demo`: Sampark's main job end to end, on a fresh Debian 12 machine.
 #
 #   install what is missing → private RabbitMQ and PostgreSQL → build → migrate → topology →
-#   the five workers as processes → load the sample org tree, centres, opt-outs, contacts →
+#   the five workers as processes → load every sample file and the campaign material →
 #   build a polling-day call list → two desks work their calls → outcomes are aggregated →
 #   the daily report is published and read back off the report exchange → everything stops.
 #
@@ -81,11 +81,16 @@ for attempt in $(seq 1 60); do
 done
 echo "  $ready of 5 workers ready"
 
-say "loading the sample files (each row is accepted or rejected with its line, field and reason)"
-"$SAMPARK" load org_units samples/org_units.csv
-"$SAMPARK" load call_centres samples/call_centres.csv
-"$SAMPARK" load opt_outs samples/opt_outs.csv
+say "loading the sample files (each row inserted, updated, unchanged or rejected with its line, field and reason)"
+for source in org_units people call_centres booth_results poll_calendar opt_outs contacts turnout_marks; do
+    "$SAMPARK" load "$source" "samples/$source.csv"
+done
+
+say "loading contacts again: nothing changes (every accepted row unchanged)"
 "$SAMPARK" load contacts samples/contacts.csv
+
+say "the central team publishes campaign material (stored once per id and version)"
+"$SAMPARK" material publish samples/material.json
 
 say "building a polling-day call list for the state (one call per phone, opt-outs left out)"
 "$SAMPARK" list build --campaign "Polling day, phase 1" --kind gotv --scope CG --wait

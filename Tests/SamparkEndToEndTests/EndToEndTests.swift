@@ -48,7 +48,7 @@ import SamparkTestSupport
         #expect(contacts.output.contains("line 65\tbooth_code: no unit has code 'B-404'"), "\(contacts.output)")
         #expect(!contacts.output.contains("12345"), "a rejected value is never echoed")
 
-        let list = try await cluster.cli(["list", "build", "--campaign", "Polling day", "--kind", "gotv", "--scope", "MP"])
+        let list = try await cluster.cli(["list", "build", "--campaign", "Polling day", "--kind", "gotv", "--scope", "MP", "--wait"])
         #expect(list.status == 0, "\(list.output)")
         let expectedEntries = Scenario.distinctPhones - 2
         #expect(list.output.contains("\(expectedEntries) calls"), "\(list.output)")

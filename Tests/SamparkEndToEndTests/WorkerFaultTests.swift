@@ -13,7 +13,7 @@ import SamparkTestSupport
             let load = try await cluster.cli(["load", source, try Scenario.write(text, named: name, in: dir)])
             guard load.status == 0 else { throw ClusterError("load \(source): \(load.output)") }
         }
-        let list = try await cluster.cli(["list", "build", "--campaign", "Polling day", "--kind", "gotv", "--scope", "MP"])
+        let list = try await cluster.cli(["list", "build", "--campaign", "Polling day", "--kind", "gotv", "--scope", "MP", "--wait"])
         guard list.status == 0 else { throw ClusterError("list build: \(list.output)") }
         return Scenario.distinctPhones - 2
     }

@@ -120,12 +120,20 @@ func withFreshDatabase<T: Sendable>(_ body: @Sendable (PostgresConfiguration) as
         try await withFreshDatabase { configuration in
             let pool = PostgresPool(configuration: configuration, size: 1)
             try await Migrator(pool: pool).migrate()
-            try await pool.execute("INSERT INTO org_units (level, code, name, path) VALUES ('booth', 'B-1', 'Booth 1', '1')")
+            try await pool.execute("INSERT INTO org_units (id, level, code, name, path, state_id) VALUES (1, 'booth', 'B-1', 'Booth 1', '1', 1)")
             do {
-                try await pool.execute("INSERT INTO contacts (phone, name, booth_id) SELECT '12345', 'X', id FROM org_units")
+                try await pool.execute("INSERT INTO contacts (phone, name, booth_id, state_id) VALUES ('12345', 'X', 1, 1)")
                 Issue.record("an invalid phone was stored")
             } catch let error as PostgresError {
                 #expect(error.code == .checkViolation)
+            }
+            // One voter per EPIC id, whatever else the rows say.
+            try await pool.execute("INSERT INTO contacts (phone, name, booth_id, state_id, epic) VALUES ('+919800000001', 'A', 1, 1, 'CGA1')")
+            do {
+                try await pool.execute("INSERT INTO contacts (phone, name, booth_id, state_id, epic) VALUES ('+919800000002', 'B', 1, 1, 'CGA1')")
+                Issue.record("an EPIC id was stored twice")
+            } catch let error as PostgresError {
+                #expect(error.code == .uniqueViolation)
             }
             try await pool.execute("INSERT INTO inbox (consumer, message_id) VALUES ('q', 'm-1')")
             do {

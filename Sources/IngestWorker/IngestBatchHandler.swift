@@ -26,9 +26,11 @@ public struct IngestBatchHandler: MessageHandler {
             // (found in the inbox) is counted once, and a batch rolled back is not counted.
             try Self.record(batch, counts: try stage.counts(), stage: stage, context: context)
         }
+        // Replies are not mandatory: a loader that has gone (it timed out, or was stopped) has
+        // no reply queue any more, and the report is stored and announced all the same.
         if let replyTo = context.replyTo {
             try context.publish(IngestBatchApplied(loadID: batch.loadID, batchNumber: batch.batchNumber, counts: counts),
-                                exchange: "", routingKey: replyTo, messageID: "\(context.messageID)/applied")
+                                exchange: "", routingKey: replyTo, messageID: "\(context.messageID)/applied", mandatory: false)
         }
     }
 
@@ -72,7 +74,7 @@ public struct IngestBatchHandler: MessageHandler {
         try context.publish(report, exchange: Topology.ingestExchange, routingKey: "ingest.completed.\(batch.source.rawValue)",
                             messageID: "\(batch.loadID)/completed", mandatory: false)
         if let replyTo = context.replyTo {
-            try context.publish(report, exchange: "", routingKey: replyTo, messageID: "\(batch.loadID)/completed/reply")
+            try context.publish(report, exchange: "", routingKey: replyTo, messageID: "\(batch.loadID)/completed/reply", mandatory: false)
         }
         return counts
     }
@@ -83,10 +85,11 @@ public struct IngestBatchHandler: MessageHandler {
             UPDATE ingest_loads SET finished_at = now() WHERE load_id = $1
             RETURNING source, file, batches_total, rows_read, inserted, updated, unchanged, rejected, started_at, finished_at
             """, [loadID], prepared: true)[0]
+        // Reasons that name a line ("superseded by line 12 ...") are counted together.
         let reasons = try connection.query("""
-            SELECT field, reason, count(*) FROM ingest_rejects WHERE load_id = $1
-            GROUP BY field, reason ORDER BY count(*) DESC, field, reason
-            """, [loadID], prepared: true).map {
+            SELECT field, regexp_replace(reason, 'line [0-9]+', 'line N') AS reason, count(*) FROM ingest_rejects WHERE load_id = $1
+            GROUP BY 1, 2 ORDER BY count(*) DESC, 1, 2 LIMIT $2
+            """, [loadID, reportedRejects], prepared: true).map {
             IngestCompleted.ReasonCount(field: try $0.decode(String.self, at: 0), reason: try $0.decode(String.self, at: 1),
                                         count: try $0.decode(Int.self, at: 2))
         }
@@ -140,6 +143,7 @@ enum IngestApply {
             let stage = try Stage(for: loader, on: connection)
             try stage.fill(entries)
             try loader.merge(stage)
+            try stage.settleDuplicates()
             return try finish(stage)
         } catch let error as PostgresError where error.code == .uniqueViolation {
             // Another batch stored the same thing between this batch's lookups and its

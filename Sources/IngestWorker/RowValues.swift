@@ -30,18 +30,21 @@ struct Fields {
     let columns: Columns
     let values: [String]
 
-    /// The trimmed value, nil when the column is absent or the value empty.
-    func optional(_ name: String) throws(RowRejection) -> String? {
+    /// The trimmed value, nil when the column is absent or the value empty. Values longer
+    /// than `maximum` characters are rejected: an indexed text value must stay well under
+    /// PostgreSQL's index entry limit (about 2.7 kB), or the whole batch would fail.
+    func optional(_ name: String, maximum: Int = 300) throws(RowRejection) -> String? {
         guard let index = columns.position[name], index < values.count else { return nil }
         let value = values[index].trimmingCharacters(in: .whitespacesAndNewlines)
         if value.isEmpty { return nil }
         // PostgreSQL text cannot hold NUL; a stray one would fail the whole batch's COPY.
         if value.unicodeScalars.contains(where: { $0.value == 0 }) { throw RowRejection(name, "holds a NUL character") }
+        if value.count > maximum { throw RowRejection(name, "is longer than \(maximum) characters") }
         return value
     }
 
-    func required(_ name: String) throws(RowRejection) -> String {
-        guard let value = try optional(name) else { throw RowRejection(name, "is empty") }
+    func required(_ name: String, maximum: Int = 300) throws(RowRejection) -> String {
+        guard let value = try optional(name, maximum: maximum) else { throw RowRejection(name, "is empty") }
         return value
     }
 
@@ -101,11 +104,17 @@ struct Fields {
 /// Dates and times as files write them, checked in Swift (a value PostgreSQL refused would fail
 /// the whole batch) and passed on in a form PostgreSQL reads without guessing.
 enum IngestTime {
+    /// A number written in ASCII digits only (`Int("+1")` would accept a sign).
+    static func digits(_ text: Substring) -> Int? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        return Int(text)
+    }
+
     /// `YYYY-MM-DD`, a real calendar date.
     static func date(_ text: String) -> String? {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
+              let year = digits(parts[0]), let month = digits(parts[1]), let day = digits(parts[2]),
               (1900...2200).contains(year), (1...12).contains(month), day >= 1 else { return nil }
         let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
         let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
@@ -116,7 +125,7 @@ enum IngestTime {
     static func timeOfDay(_ text: String) -> String? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, (1...2).contains(parts[0].count), parts[1].count == 2,
-              let hour = Int(parts[0]), let minute = Int(parts[1]), (0..<24).contains(hour), (0..<60).contains(minute) else { return nil }
+              let hour = digits(parts[0]), let minute = digits(parts[1]), (0..<24).contains(hour), (0..<60).contains(minute) else { return nil }
         return String(format: "%02d:%02d", hour, minute)
     }
 
@@ -132,15 +141,16 @@ enum IngestTime {
             offset = "+00:00"
             rest = rest.dropLast()
         } else if rest.count > 6, ["+", "-"].contains(rest[rest.index(rest.endIndex, offsetBy: -6)]) {
+            // Real offsets run from -12:00 to +14:00 (PostgreSQL refuses beyond 15:59).
             let zone = rest.suffix(6)
-            guard timeOfDay(String(zone.dropFirst())) != nil else { return nil }
+            guard let clock = timeOfDay(String(zone.dropFirst())), clock <= "14:00" else { return nil }
             offset = String(zone)
             rest = rest.dropLast(6)
         }
         let clock = rest.split(separator: ":", omittingEmptySubsequences: false)
-        guard clock.count == 2 || clock.count == 3, clock.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isASCII) }),
-              let hour = Int(clock[0]), let minute = Int(clock[1]), (0..<24).contains(hour), (0..<60).contains(minute) else { return nil }
-        let second = clock.count == 3 ? Int(clock[2]) : 0
+        guard clock.count == 2 || clock.count == 3, clock.allSatisfy({ $0.count == 2 }),
+              let hour = digits(clock[0]), let minute = digits(clock[1]), (0..<24).contains(hour), (0..<60).contains(minute) else { return nil }
+        let second = clock.count == 3 ? digits(clock[2]) : 0
         guard let second, (0..<60).contains(second) else { return nil }
         return datePart + String(format: " %02d:%02d:%02d", hour, minute, second) + offset
     }

@@ -41,7 +41,7 @@ struct Stage {
         // Unlogged by nature, no indexes: a batch goes in at COPY speed.
         try connection.execute("""
             CREATE TEMP TABLE IF NOT EXISTS \(table) (line bigint NOT NULL, \(columns),
-                outcome text, reject_field text, reject_reason text) ON COMMIT DELETE ROWS
+                outcome text, reject_field text, reject_reason text, superseded_by bigint) ON COMMIT DELETE ROWS
             """)
     }
 
@@ -88,6 +88,17 @@ struct Stage {
         try connection.execute(sql.replacingOccurrences(of: "{stage}", with: table), binds)
     }
 
+    /// An SQL text expression naming the code in `column` for a reason (`code 'B-404'`):
+    /// quoted when it looks like a code, withheld when it does not (a phone number or a name in
+    /// the wrong column must not reach a report or a log).
+    static func named(_ column: String) -> String {
+        """
+        CASE WHEN length(\(column)) <= 60 AND length(regexp_replace(\(column), '[^0-9]', '', 'g')) < 7
+             THEN 'code ' || quote_literal(\(column))
+             ELSE 'the code given (not shown: it does not look like a code)' END
+        """
+    }
+
     /// Rejects the pending rows that meet `condition`, with `reason` (an SQL text expression
     /// over `s`, so it may name the code that failed).
     func reject(where condition: String, field: String, reason: String) throws {
@@ -116,6 +127,11 @@ struct Stage {
     /// `condition`, so that one statement never writes one stored row twice.
     func dedupe(key: String, where condition: String = "true", compared: [String] = [], keep order: String = "s.line DESC",
                 duplicates: Duplicates) throws {
+        // Most batches have no duplicates: one scan finds that out.
+        let any = try connection.query("""
+            SELECT EXISTS (SELECT 1 FROM \(table) s WHERE s.outcome IS NULL AND (\(condition)) GROUP BY \(key) HAVING count(*) > 1)
+            """)[0].decode(Bool.self, at: 0)
+        guard any else { return }
         let kept = """
             WITH kept AS (
                 SELECT DISTINCT ON (\(key)) s.line, \(key) AS key FROM {stage} s
@@ -126,7 +142,7 @@ struct Stage {
         case .unchanged:
             try run("""
                 \(kept)
-                UPDATE {stage} s SET outcome = 'unchanged' FROM kept
+                UPDATE {stage} s SET outcome = 'unchanged', superseded_by = kept.line FROM kept
                 WHERE s.outcome IS NULL AND (\(condition)) AND \(key) = kept.key AND s.line <> kept.line
                 """)
         case .supersededUnlessIdentical(let field, let what):
@@ -134,7 +150,7 @@ struct Stage {
                 : "ROW(\(compared.map { "s.\($0)" }.joined(separator: ", "))) IS NOT DISTINCT FROM ROW(\(compared.map { "k.\($0)" }.joined(separator: ", ")))"
             try run("""
                 \(kept)
-                UPDATE {stage} s SET
+                UPDATE {stage} s SET superseded_by = kept.line,
                     outcome = CASE WHEN \(same) THEN 'unchanged' ELSE 'rejected' END,
                     reject_field = CASE WHEN \(same) THEN NULL ELSE $1 END,
                     reject_reason = CASE WHEN \(same) THEN NULL
@@ -143,6 +159,16 @@ struct Stage {
                 WHERE s.outcome IS NULL AND (\(condition)) AND \(key) = kept.key AND s.line <> kept.line
                 """, [field, what])
         }
+    }
+
+    /// After the merge: a duplicate counted `unchanged` because it repeats the line that won
+    /// is rejected like that line if that line was rejected (nothing of either was stored).
+    func settleDuplicates() throws {
+        while try run("""
+            UPDATE {stage} s SET outcome = 'rejected', reject_field = w.reject_field, reject_reason = w.reject_reason
+            FROM {stage} w
+            WHERE s.superseded_by = w.line AND s.outcome = 'unchanged' AND w.outcome = 'rejected'
+            """) > 0 {}
     }
 
     /// The batch's counts; every row must have an outcome by now.

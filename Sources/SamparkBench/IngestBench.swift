@@ -89,11 +89,11 @@ struct IngestBench {
                                             ["load", "contacts", raw.path, "--timeout", "600"], environment: environment)
                     swiftRate = Double(rows) / seconds(since: start)
                     guard output.contains("\(rows) rows read: \(rows) inserted, 0 updated, 0 unchanged, 0 rejected") else {
-                        fail("sampark load did not report every row inserted:\n\(output.suffix(2000))")
+                        throw BenchFailure("sampark load did not report every row inserted:\n\(output.suffix(2000))")
                     }
                 }
                 let count = try await pool.query("SELECT count(*) FROM contacts")[0].decode(Int.self, at: 0)
-                if count != rows { fail("\(which) left \(count) contacts, expected \(rows)") }
+                if count != rows { throw BenchFailure("\(which) left \(count) contacts, expected \(rows)") }
             }
             swiftRates.append(swiftRate)
             psqlRates.append(psqlRate)
@@ -131,13 +131,14 @@ struct IngestBench {
             }
             let booth = i % booths
             let ac = 1 + booth / 25, part = 1 + booth % 25
+            let serial = 1 + i / booths               // the voter's place in its part's roll
             let gender = i % 2 == 0 ? "F" : "M"
             let age = 18 + i % 70
             let epic = "CGB" + String(format: "%07d", i)
             let schemes = i % 4 == 0 ? "ujjwala;pm_kisan" : ""
             let name = i % 5 == 0 ? "मतदाता \(i)" : "Voter \(i), Family \(household)"
-            rawText += "\"\(name)\",\(written),B-\(ac)-\(part),\(gender),\(age),hi,\(epic),\(ac),\(part),\(i + 1),\(household),\(schemes)\n"
-            cleanText += "\"\(name)\",+91\(digits),mobile,\(100 + booth),1,\(gender),\(age),hi,\(epic),\(ac),\(part),\(i + 1),\(household),\(i % 4 == 0 ? "\"{ujjwala,pm_kisan}\"" : "{}")\n"
+            rawText += "\"\(name)\",\(written),B-\(ac)-\(part),\(gender),\(age),hi,\(epic),\(ac),\(part),\(serial),\(household),\(schemes)\n"
+            cleanText += "\"\(name)\",+91\(digits),mobile,\(100 + booth),1,\(gender),\(age),hi,\(epic),\(ac),\(part),\(serial),\(household),\(i % 4 == 0 ? "\"{ujjwala,pm_kisan}\"" : "{}")\n"
             if rawText.utf8.count > 1 << 20 {
                 try rawHandle.write(contentsOf: Data(rawText.utf8))
                 try cleanHandle.write(contentsOf: Data(cleanText.utf8))
@@ -152,4 +153,10 @@ struct IngestBench {
     private func fileSize(_ url: URL) -> Int {
         (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
     }
+}
+
+/// A failed measurement, thrown (not `fail`ed) where worker processes must be stopped first.
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

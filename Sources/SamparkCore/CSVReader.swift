@@ -24,6 +24,8 @@ public struct CSVReader {
     public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
         public var line: Int
         public var reason: String
+        /// The rows completed in the same `feed` before the failure: they are good rows.
+        public var rowsBefore: [Row] = []
         public var description: String { "line \(line): \(reason)" }
     }
 
@@ -46,6 +48,17 @@ public struct CSVReader {
 
     public mutating func feed(_ bytes: some Sequence<UInt8>) throws(Failure) -> [Row] {
         var rows: [Row] = []
+        do throws(Failure) {
+            try feed(bytes, into: &rows)
+        } catch {
+            var failure = error
+            failure.rowsBefore = rows
+            throw failure
+        }
+        return rows
+    }
+
+    private mutating func feed(_ bytes: some Sequence<UInt8>, into rows: inout [Row]) throws(Failure) {
         for byte in bytes {
             if atStart {
                 atStart = false
@@ -61,7 +74,6 @@ public struct CSVReader {
             }
             try consume(byte, into: &rows)
         }
-        return rows
     }
 
     private var bomSeen = 0

@@ -47,7 +47,9 @@ public struct IngestBatcher {
         do {
             return try take(try reader.feed(bytes))
         } catch let failure as CSVReader.Failure {
-            return try stop(at: failure)
+            // The rows before the broken line are good: they are loaded.
+            let full = try take(failure.rowsBefore)
+            return full + (try stop(at: failure))
         } catch let error as FileError {
             throw error
         } catch {

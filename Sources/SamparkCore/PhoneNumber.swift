@@ -29,10 +29,11 @@ public enum PhoneNumber {
         var digits: [Character] = []
         var groups: [Int] = [0]     // digits per group, groups split by separators
         var sawPlus = false
-        for character in text {
-            switch character {
+        // Scalar by scalar, ASCII only: a digit with a combining mark is not a digit.
+        for scalar in text.unicodeScalars {
+            switch scalar {
             case "0"..."9":
-                digits.append(character)
+                digits.append(Character(scalar))
                 groups[groups.count - 1] += 1
             case "+" where digits.isEmpty && !sawPlus: sawPlus = true
             case " ", "-", ".", "(", ")", "\t": if groups.last != 0 { groups.append(0) }

@@ -44,11 +44,15 @@ import Testing
         #expect(people.header == ["name", "phone", "role", "unit_code"], "`phone` stands for `phones`")
     }
 
-    @Test func aBrokenQuoteStopsTheReadingAndIsRejectedInTheLastBatch() throws {
-        let (batcher, out) = try batches("phone,source\n9876543210,a\n9876543211,\"a\"b\n9876543212,c\n", size: 100)
-        #expect(batcher.stoppedAt?.line == 3)
+    @Test(arguments: [1, 7, 1_000])
+    func aBrokenQuoteStopsTheReadingAndIsRejectedInTheLastBatch(chunk: Int) throws {
+        // The rows before the broken line arrive in the same chunk with a large chunk size:
+        // they are loaded all the same.
+        let (batcher, out) = try batches("phone,source\n9876543210,a\n9876543214,b\n9876543211,\"a\"b\n9876543212,c\n",
+                                         size: 100, chunk: chunk)
+        #expect(batcher.stoppedAt?.line == 4)
         #expect(out.count == 1)
-        #expect(out[0].rows.map(\.line) == [2])
-        #expect(out[0].rejected.map(\.line) == [3])
+        #expect(out[0].rows.map(\.line) == [2, 3])
+        #expect(out[0].rejected.map(\.line) == [4])
     }
 }

@@ -23,7 +23,7 @@ struct BoothResultLoader: SourceLoader {
 
     func merge(_ stage: Stage) throws {
         try stage.run("UPDATE {stage} s SET booth_id = u.id FROM org_units u WHERE s.outcome IS NULL AND u.code = s.booth_code")
-        try stage.reject(where: "s.booth_id IS NULL", field: "booth_code", reason: "'no unit has code ' || quote_literal(s.booth_code)")
+        try stage.reject(where: "s.booth_id IS NULL", field: "booth_code", reason: "'no unit has ' || \(Stage.named("s.booth_code"))")
         try stage.dedupe(key: "(s.booth_id, s.election, s.party)", compared: ["votes", "electors", "turnout"],
                          duplicates: .supersededUnlessIdentical(field: "party", what: "booth, election and party"))
         try stage.run("""

@@ -50,7 +50,7 @@ struct CallCentreLoader: SourceLoader {
             )
             UPDATE {stage} s SET region_ids = resolved.ids, missing = resolved.missing FROM resolved WHERE s.line = resolved.line
             """)
-        try stage.reject(where: "s.missing IS NOT NULL", field: "region_codes", reason: "'no unit has code ' || quote_literal(s.missing)")
+        try stage.reject(where: "s.missing IS NOT NULL", field: "region_codes", reason: "'no unit has ' || \(Stage.named("s.missing"))")
         try stage.dedupe(key: "s.code", compared: ["name", "region_ids", "seats", "shifts", "languages"],
                          duplicates: .supersededUnlessIdentical(field: "code", what: "centre code"))
         try stage.run("""

@@ -66,7 +66,7 @@ struct ContactLoader: SourceLoader {
             UPDATE {stage} s SET booth_id = u.id, state_id = u.state_id FROM org_units u
             WHERE s.outcome IS NULL AND u.code = s.booth_code
             """)
-        try stage.reject(where: "s.booth_id IS NULL", field: "booth_code", reason: "'no unit has code ' || quote_literal(s.booth_code)")
+        try stage.reject(where: "s.booth_id IS NULL", field: "booth_code", reason: "'no unit has ' || \(Stage.named("s.booth_code"))")
 
         // One row per voter within the batch, by each of the three identities in turn.
         let compared = Self.stored
@@ -80,13 +80,13 @@ struct ContactLoader: SourceLoader {
         // The stored voter each row names.
         try stage.run("""
             UPDATE {stage} s SET target = c.id FROM contacts c
-            WHERE s.outcome IS NULL AND s.epic IS NOT NULL AND c.epic = s.epic
+            WHERE s.outcome IS NULL AND s.epic IS NOT NULL AND c.epic IS NOT NULL AND c.epic = s.epic
             """)
         try stage.run("""
             WITH holder AS (
                 SELECT s.line, c.id, c.epic FROM {stage} s JOIN contacts c
                     ON (c.ac_number, c.part_number, c.serial_number, c.state_id) = (s.ac_number, s.part_number, s.serial_number, s.state_id)
-                WHERE s.outcome IS NULL AND s.ac_number IS NOT NULL
+                WHERE s.outcome IS NULL AND s.ac_number IS NOT NULL AND c.ac_number IS NOT NULL
             )
             UPDATE {stage} s SET
                 target = coalesce(s.target, h.id),
@@ -108,14 +108,28 @@ struct ContactLoader: SourceLoader {
         try stage.dedupe(key: "s.target", where: "s.target IS NOT NULL", compared: compared,
                          duplicates: .supersededUnlessIdentical(field: "epic", what: "voter"))
 
-        let assignments = Self.stored.map { "\($0) = s.\($0)" }.joined(separator: ", ")
-        let storedRow = "ROW(\(Self.stored.map { "c.\($0)" }.joined(separator: ", ")))"
-        let stagedRow = "ROW(\(Self.stored.map { "s.\($0)" }.joined(separator: ", ")))"
+        // An update merges: what the row leaves empty keeps its stored value (a scheme list
+        // without the voter's EPIC id does not erase it), and schemes accumulate.
+        let merged = """
+            SELECT s.line, s.target, s.name, s.phone, s.phone_kind, s.booth_id, s.state_id,
+                   coalesce(s.gender, c.gender) AS gender, coalesce(s.age, c.age) AS age,
+                   coalesce(s.language, c.language) AS language, coalesce(s.epic, c.epic) AS epic,
+                   CASE WHEN s.ac_number IS NULL THEN c.ac_number ELSE s.ac_number END AS ac_number,
+                   CASE WHEN s.ac_number IS NULL THEN c.part_number ELSE s.part_number END AS part_number,
+                   CASE WHEN s.ac_number IS NULL THEN c.serial_number ELSE s.serial_number END AS serial_number,
+                   coalesce(s.house_number, c.house_number) AS house_number,
+                   c.schemes || ARRAY(SELECT x FROM unnest(s.schemes) WITH ORDINALITY AS t(x, n)
+                                      WHERE x <> ALL (c.schemes) ORDER BY n) AS schemes
+            FROM {stage} s JOIN contacts c ON c.id = s.target WHERE s.outcome IS NULL
+            """
+        let assignments = Self.stored.map { "\($0) = m.\($0)" }.joined(separator: ", ")
+        let storedRow = "ROW(\(Self.stored.map { "c.\($0)" }.joined(separator: ", ")), c.state_id)"
+        let mergedRow = "ROW(\(Self.stored.map { "m.\($0)" }.joined(separator: ", ")), m.state_id)"
         try stage.run("""
-            WITH changed AS (
-                UPDATE contacts c SET \(assignments), state_id = s.state_id, updated_at = now()
-                FROM {stage} s
-                WHERE s.outcome IS NULL AND s.target = c.id AND \(storedRow) IS DISTINCT FROM \(stagedRow)
+            WITH merged AS (\(merged)), changed AS (
+                UPDATE contacts c SET \(assignments), state_id = m.state_id, updated_at = now()
+                FROM merged m
+                WHERE c.id = m.target AND \(storedRow) IS DISTINCT FROM \(mergedRow)
                 RETURNING c.id
             )
             UPDATE {stage} s SET outcome = 'updated' FROM changed WHERE s.outcome IS NULL AND s.target = changed.id

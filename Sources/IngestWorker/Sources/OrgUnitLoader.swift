@@ -11,7 +11,9 @@ struct OrgUnitLoader: SourceLoader {
     let workColumns: [(name: String, type: String)] = [("unit_id", "bigint")]
 
     func validate(_ fields: Fields) throws(RowRejection) -> [String?] {
-        [try fields.required("level"), try fields.required("code"), try fields.required("name"), try fields.optional("parent_code")]
+        // Levels are data, compared lower-cased (`State` and `state` are one level).
+        [try fields.required("level", maximum: 60).lowercased(), try fields.required("code", maximum: 100),
+         try fields.required("name"), try fields.optional("parent_code", maximum: 100)]
     }
 
     func merge(_ stage: Stage) throws {
@@ -41,8 +43,12 @@ struct OrgUnitLoader: SourceLoader {
                 """)
             if inserted == 0 { break }
         }
+        // Units another load stored meanwhile (its INSERT won the ON CONFLICT) are stored now.
+        try classifyStored(stage)
+        try stage.reject(where: "s.parent_code IS NULL", field: "code",
+                         reason: "'another load stored this unit at the same moment; load the file again'")
         try stage.reject(where: "true", field: "parent_code",
-                         reason: "'no unit has code ' || quote_literal(s.parent_code) || ' (a parent must come before its children)'")
+                         reason: "'no unit has ' || \(Stage.named("s.parent_code")) || ' (a parent must come before its children)'")
     }
 
     /// Units already stored: unchanged, updated (level or name), or rejected when the file
@@ -56,10 +62,14 @@ struct OrgUnitLoader: SourceLoader {
             )
             UPDATE {stage} s SET unit_id = f.id,
                 outcome = CASE WHEN f.parent_id IS DISTINCT FROM f.file_parent THEN 'rejected'
+                               WHEN (f.level = 'state') <> (s.level = 'state') THEN 'rejected'
                                WHEN (f.level, f.name) = (s.level, s.name) THEN 'unchanged' END,
-                reject_field = CASE WHEN f.parent_id IS DISTINCT FROM f.file_parent THEN 'parent_code' END,
+                reject_field = CASE WHEN f.parent_id IS DISTINCT FROM f.file_parent THEN 'parent_code'
+                                    WHEN (f.level = 'state') <> (s.level = 'state') THEN 'level' END,
                 reject_reason = CASE WHEN f.parent_id IS DISTINCT FROM f.file_parent
-                    THEN 'the unit exists under another parent; moving units is not supported' END
+                    THEN 'the unit exists under another parent; moving units is not supported'
+                    WHEN (f.level = 'state') <> (s.level = 'state')
+                    THEN 'a unit cannot become or stop being a state (voters are keyed by their state)' END
             FROM found f WHERE s.line = f.line
             """)
         try stage.run("""

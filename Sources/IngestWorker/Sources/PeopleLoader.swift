@@ -25,12 +25,12 @@ struct PeopleLoader: SourceLoader {
         }
         return [name, phones[0].number, phones[0].kind.rawValue, CopyText.array(phones.dropFirst().map(\.number)),
                 try fields.required("role"), try fields.required("unit_code"), try fields.optional("committee"),
-                try fields.optional("responsibilities")]
+                try fields.optional("responsibilities", maximum: 4000)]
     }
 
     func merge(_ stage: Stage) throws {
         try stage.run("UPDATE {stage} s SET unit_id = u.id FROM org_units u WHERE s.outcome IS NULL AND u.code = s.unit_code")
-        try stage.reject(where: "s.unit_id IS NULL", field: "unit_code", reason: "'no unit has code ' || quote_literal(s.unit_code)")
+        try stage.reject(where: "s.unit_id IS NULL", field: "unit_code", reason: "'no unit has ' || \(Stage.named("s.unit_code"))")
         try stage.dedupe(key: "(s.unit_id, s.phone, s.name)", compared: ["phone_kind", "other_phones", "role", "committee", "responsibilities"],
                          duplicates: .supersededUnlessIdentical(field: "name", what: "person (unit, main phone and name)"))
         try stage.run("""

@@ -24,7 +24,7 @@ struct PollCalendarLoader: SourceLoader {
             UPDATE {stage} s SET constituency_id = u.id FROM org_units u WHERE s.outcome IS NULL AND u.code = s.constituency_code
             """)
         try stage.reject(where: "s.constituency_id IS NULL", field: "constituency_code",
-                         reason: "'no unit has code ' || quote_literal(s.constituency_code)")
+                         reason: "'no unit has ' || \(Stage.named("s.constituency_code"))")
         try stage.dedupe(key: "(s.constituency_id, s.election)", compared: ["phase", "poll_date", "poll_closes_at"],
                          duplicates: .supersededUnlessIdentical(field: "constituency_code", what: "constituency and election"))
         try stage.run("""

@@ -34,14 +34,14 @@ struct TurnoutMarkLoader: SourceLoader {
             UPDATE {stage} s SET state_id = u.state_id FROM org_units u WHERE s.outcome IS NULL AND u.code = s.state_code
             """)
         try stage.reject(where: "s.state_code IS NOT NULL AND s.state_id IS NULL", field: "state_code",
-                         reason: "'no unit has code ' || quote_literal(s.state_code)")
-        try stage.run("UPDATE {stage} s SET contact_id = c.id FROM contacts c WHERE s.outcome IS NULL AND s.epic IS NOT NULL AND c.epic = s.epic")
+                         reason: "'no unit has ' || \(Stage.named("s.state_code"))")
+        try stage.run("UPDATE {stage} s SET contact_id = c.id FROM contacts c WHERE s.outcome IS NULL AND s.epic IS NOT NULL AND c.epic IS NOT NULL AND c.epic = s.epic")
         try stage.reject(where: "s.epic IS NOT NULL AND s.contact_id IS NULL", field: "epic", reason: "'no voter has this EPIC id'")
         try stage.run("""
             WITH found AS (
                 SELECT s.line, min(c.id) AS id, count(c.id) AS matches FROM {stage} s JOIN contacts c
                     ON (c.ac_number, c.part_number, c.serial_number) = (s.ac_number, s.part_number, s.serial_number)
-                   AND (s.state_id IS NULL OR c.state_id = s.state_id)
+                   AND (s.state_id IS NULL OR c.state_id = s.state_id) AND c.ac_number IS NOT NULL
                 WHERE s.outcome IS NULL AND s.epic IS NULL GROUP BY s.line
             )
             UPDATE {stage} s SET contact_id = CASE WHEN found.matches = 1 THEN found.id END, matches = found.matches

@@ -130,7 +130,8 @@ public struct IngestCompleted: SamparkMessage, Equatable {
     public var file: String
     public var batches: Int
     public var counts: IngestCounts
-    /// Rejected rows counted by field and reason, most frequent first.
+    /// Rejected rows counted by field and reason (a line number in a reason counted as
+    /// "line N"), most frequent first; at most 20 reasons.
     public var rejectedByReason: [ReasonCount]
     /// The first rejected rows by line (at most 20); `ingest_rejects` holds them all.
     public var firstRejects: [Rejection]

@@ -10,6 +10,8 @@ protocol SourceLoader: Sendable {
     var stagedColumns: [(name: String, type: String)] { get }
     /// Columns the merge fills in (ids it resolves), with their SQL types.
     var workColumns: [(name: String, type: String)] { get }
+    /// Staging columns joined on besides `line` (indexed, for joins run as index lookups).
+    var stageIndexes: [String] { get }
     /// Checks one row and returns its values in the staging columns' order (COPY text
     /// form, nil for NULL), or throws why it is rejected.
     func validate(_ fields: Fields) throws(RowRejection) -> [String?]
@@ -21,6 +23,7 @@ protocol SourceLoader: Sendable {
 
 extension SourceLoader {
     var workColumns: [(name: String, type: String)] { [] }
+    var stageIndexes: [String] { [] }
 }
 
 /// A batch's rows in a temporary table, each with its outcome: `line`, the staged columns,
@@ -38,11 +41,16 @@ struct Stage {
         self.loader = loader
         table = "ingest_stage_\(loader.source.rawValue)"
         let columns = (loader.stagedColumns + loader.workColumns).map { "\($0.name) \($0.type)" }.joined(separator: ", ")
-        // Unlogged by nature, no indexes: a batch goes in at COPY speed.
+        // Unlogged by nature; half-full pages, so the merge's updates of a row's outcome stay on
+        // its page (HOT) instead of writing new index entries.
         try connection.execute("""
             CREATE TEMP TABLE IF NOT EXISTS \(table) (line bigint NOT NULL, \(columns),
-                outcome text, reject_field text, reject_reason text, superseded_by bigint) ON COMMIT DELETE ROWS
+                outcome text, reject_field text, reject_reason text, superseded_by bigint)
+                WITH (fillfactor = 50) ON COMMIT DELETE ROWS
             """)
+        for column in ["line"] + loader.stageIndexes {
+            try connection.execute("CREATE INDEX IF NOT EXISTS \(table)_\(column) ON \(table) (\(column))")
+        }
     }
 
     /// One row for the staging table: its values, or why it was rejected before staging.
@@ -51,8 +59,8 @@ struct Stage {
         case rejected(RowRejection)
     }
 
-    /// COPYs the rows in, then ANALYZEs the table so the planner joins a few thousand staged
-    /// rows to millions of stored ones through their indexes rather than by scanning them.
+    /// COPYs the rows in. (No ANALYZE: the joins to big tables run as index lookups, see
+    /// `withIndexLookups`, and the rest only scan the batch.)
     func fill(_ entries: [(line: Int, entry: Entry)]) throws {
         let staged = loader.stagedColumns.map(\.name)
         let nulls = [String?](repeating: nil, count: staged.count)
@@ -79,7 +87,6 @@ struct Stage {
             }
             if !buffer.isEmpty { try writer.write(buffer) }
         }
-        try connection.execute("ANALYZE \(table)")
     }
 
     /// Runs one statement of the merge; `s` is the staging table.
@@ -99,6 +106,17 @@ struct Stage {
         """
     }
 
+    /// Runs `body` with hash and merge joins off, so statements joining a batch to a table of
+    /// millions (contacts) look each staged row up through an index. Without this the planner,
+    /// whose statistics of a table being loaded lag behind it, may hash the whole table for
+    /// every batch, and a load slows down as the table grows.
+    func withIndexLookups<T>(_ body: () throws -> T) throws -> T {
+        try connection.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
+        let result = try body()
+        try connection.execute("SELECT set_config('enable_hashjoin', 'on', true), set_config('enable_mergejoin', 'on', true)")
+        return result
+    }
+
     /// Rejects the pending rows that meet `condition`, with `reason` (an SQL text expression
     /// over `s`, so it may name the code that failed).
     func reject(where condition: String, field: String, reason: String) throws {
@@ -106,6 +124,28 @@ struct Stage {
             UPDATE {stage} s SET outcome = 'rejected', reject_field = $1, reject_reason = \(reason)
             WHERE s.outcome IS NULL AND (\(condition))
             """, [field])
+    }
+
+    /// Stores every pending row in `table` with one COPY (`columns` are staging columns of the
+    /// same names) and marks them inserted. COPY writes a batch's rows together where
+    /// `INSERT ... SELECT` writes them one by one: for the big sources that is most of a load.
+    func copyPending(into table: String, columns: [String]) throws {
+        let rows = try connection.query("""
+            SELECT \(columns.map { "s.\($0)::text" }.joined(separator: ", ")) FROM \(self.table) s WHERE s.outcome IS NULL
+            """)
+        guard !rows.isEmpty else { return }
+        var text = ""
+        text.reserveCapacity(rows.count * 128)
+        for row in rows {
+            for index in columns.indices {
+                if index > 0 { text += "\t" }
+                if let value = try row.decode(String?.self, at: index) { CopyText.append(value, to: &text) } else { text += "\\N" }
+            }
+            text += "\n"
+        }
+        let stored = try connection.copyIn("COPY \(table) (\(columns.joined(separator: ", "))) FROM STDIN", chunks: [Array(text.utf8)])
+        guard stored == rows.count else { throw IngestFailure("COPY into \(table) stored \(stored) of \(rows.count) rows") }
+        try mark("inserted")
     }
 
     /// Marks the pending rows that meet `condition` with `outcome`.

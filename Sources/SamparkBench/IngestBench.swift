@@ -85,9 +85,15 @@ struct IngestBench {
                                           "\\copy contacts (\(columns)) FROM '\(clean.path)' WITH (FORMAT csv)"])
                     psqlRate = Double(rows) / seconds(since: start)
                 } else {
+                    let workersBefore = workers.map(cpuSeconds).reduce(0, +), cliBefore = childrenCPU()
                     let output = runProgram(binaries.appendingPathComponent("sampark").path,
                                             ["load", "contacts", raw.path, "--timeout", "600"], environment: environment)
                     swiftRate = Double(rows) / seconds(since: start)
+                    // Where the time goes (this machine has 2 cores for everything: the CLI, the
+                    // workers, PostgreSQL and RabbitMQ).
+                    print(String(format: "  CPU: sampark load %.1f s (peak memory %d MB), ingest-workers %.1f s, wall %.1f s",
+                                 childrenCPU() - cliBefore, childrenPeakMB(), workers.map(cpuSeconds).reduce(0, +) - workersBefore,
+                                 Double(rows) / swiftRate))
                     guard output.contains("\(rows) rows read: \(rows) inserted, 0 updated, 0 unchanged, 0 rejected") else {
                         throw BenchFailure("sampark load did not report every row inserted:\n\(output.suffix(2000))")
                     }
@@ -159,4 +165,26 @@ struct IngestBench {
 struct BenchFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// CPU seconds (user + system) a running process has used, from /proc.
+func cpuSeconds(_ process: Process) -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+          let end = stat.lastIndex(of: ")") else { return 0 }
+    let fields = stat[stat.index(after: end)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// CPU seconds of the finished child processes (the CLI runs), and their peak memory.
+func childrenCPU() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+func childrenPeakMB() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+    return usage.ru_maxrss / 1024
 }

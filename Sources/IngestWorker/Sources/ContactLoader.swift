@@ -15,6 +15,7 @@ struct ContactLoader: SourceLoader {
         ("serial_number", "integer"), ("house_number", "text"), ("schemes", "text[]"),
     ]
     let workColumns: [(name: String, type: String)] = [("booth_id", "bigint"), ("state_id", "bigint"), ("target", "bigint")]
+    let stageIndexes = ["target"]
 
     /// The columns a reload compares: a row equal in all of them changes nothing.
     static let stored = ["name", "phone", "phone_kind", "booth_id", "gender", "age", "language", "epic",
@@ -77,33 +78,35 @@ struct ContactLoader: SourceLoader {
         try stage.dedupe(key: "(s.phone, s.name, s.booth_id)", where: "s.epic IS NULL AND s.ac_number IS NULL",
                          compared: compared, duplicates: .supersededUnlessIdentical(field: "name", what: "phone, name and booth"))
 
-        // The stored voter each row names.
-        try stage.run("""
-            UPDATE {stage} s SET target = c.id FROM contacts c
-            WHERE s.outcome IS NULL AND s.epic IS NOT NULL AND c.epic IS NOT NULL AND c.epic = s.epic
-            """)
-        try stage.run("""
-            WITH holder AS (
-                SELECT s.line, c.id, c.epic FROM {stage} s JOIN contacts c
-                    ON (c.ac_number, c.part_number, c.serial_number, c.state_id) = (s.ac_number, s.part_number, s.serial_number, s.state_id)
-                WHERE s.outcome IS NULL AND s.ac_number IS NOT NULL AND c.ac_number IS NOT NULL
-            )
-            UPDATE {stage} s SET
-                target = coalesce(s.target, h.id),
-                outcome = CASE WHEN s.target IS NOT NULL AND s.target <> h.id THEN 'rejected'
-                               WHEN s.target IS NULL AND h.epic IS NOT NULL AND s.epic IS NOT NULL THEN 'rejected' END,
-                reject_field = CASE WHEN s.target IS NOT NULL AND s.target <> h.id THEN 'epic'
-                                    WHEN s.target IS NULL AND h.epic IS NOT NULL AND s.epic IS NOT NULL THEN 'serial_number' END,
-                reject_reason = CASE WHEN s.target IS NOT NULL AND s.target <> h.id THEN 'the EPIC id and the roll position name two different voters'
-                                     WHEN s.target IS NULL AND h.epic IS NOT NULL AND s.epic IS NOT NULL
-                                     THEN 'the roll position belongs to a voter with another EPIC id' END
-            FROM holder h WHERE s.line = h.line
-            """)
-        try stage.run("""
-            UPDATE {stage} s SET target = c.id FROM contacts c
-            WHERE s.outcome IS NULL AND s.target IS NULL AND s.epic IS NULL AND s.ac_number IS NULL
-              AND c.epic IS NULL AND c.ac_number IS NULL AND (c.phone, c.name, c.booth_id) = (s.phone, s.name, s.booth_id)
-            """)
+        // The stored voter each row names, looked up row by row through the unique indexes.
+        try stage.withIndexLookups {
+            try stage.run("""
+                UPDATE {stage} s SET target = c.id FROM contacts c
+                WHERE s.outcome IS NULL AND s.epic IS NOT NULL AND c.epic IS NOT NULL AND c.epic = s.epic
+                """)
+            try stage.run("""
+                WITH holder AS (
+                    SELECT s.line, c.id, c.epic FROM {stage} s JOIN contacts c
+                        ON (c.ac_number, c.part_number, c.serial_number, c.state_id) = (s.ac_number, s.part_number, s.serial_number, s.state_id)
+                    WHERE s.outcome IS NULL AND s.ac_number IS NOT NULL AND c.ac_number IS NOT NULL
+                )
+                UPDATE {stage} s SET
+                    target = coalesce(s.target, h.id),
+                    outcome = CASE WHEN s.target IS NOT NULL AND s.target <> h.id THEN 'rejected'
+                                   WHEN s.target IS NULL AND h.epic IS NOT NULL AND s.epic IS NOT NULL THEN 'rejected' END,
+                    reject_field = CASE WHEN s.target IS NOT NULL AND s.target <> h.id THEN 'epic'
+                                        WHEN s.target IS NULL AND h.epic IS NOT NULL AND s.epic IS NOT NULL THEN 'serial_number' END,
+                    reject_reason = CASE WHEN s.target IS NOT NULL AND s.target <> h.id THEN 'the EPIC id and the roll position name two different voters'
+                                         WHEN s.target IS NULL AND h.epic IS NOT NULL AND s.epic IS NOT NULL
+                                         THEN 'the roll position belongs to a voter with another EPIC id' END
+                FROM holder h WHERE s.line = h.line
+                """)
+            try stage.run("""
+                UPDATE {stage} s SET target = c.id FROM contacts c
+                WHERE s.outcome IS NULL AND s.target IS NULL AND s.epic IS NULL AND s.ac_number IS NULL
+                  AND c.epic IS NULL AND c.ac_number IS NULL AND (c.phone, c.name, c.booth_id) = (s.phone, s.name, s.booth_id)
+                """)
+        }
         // Two rows found one voter by different identities (one by EPIC, one by roll position).
         try stage.dedupe(key: "s.target", where: "s.target IS NOT NULL", compared: compared,
                          duplicates: .supersededUnlessIdentical(field: "epic", what: "voter"))
@@ -125,20 +128,18 @@ struct ContactLoader: SourceLoader {
         let assignments = Self.stored.map { "\($0) = m.\($0)" }.joined(separator: ", ")
         let storedRow = "ROW(\(Self.stored.map { "c.\($0)" }.joined(separator: ", ")), c.state_id)"
         let mergedRow = "ROW(\(Self.stored.map { "m.\($0)" }.joined(separator: ", ")), m.state_id)"
-        try stage.run("""
-            WITH merged AS (\(merged)), changed AS (
-                UPDATE contacts c SET \(assignments), state_id = m.state_id, updated_at = now()
-                FROM merged m
-                WHERE c.id = m.target AND \(storedRow) IS DISTINCT FROM \(mergedRow)
-                RETURNING c.id
-            )
-            UPDATE {stage} s SET outcome = 'updated' FROM changed WHERE s.outcome IS NULL AND s.target = changed.id
-            """)
+        try stage.withIndexLookups {
+            try stage.run("""
+                WITH merged AS (\(merged)), changed AS (
+                    UPDATE contacts c SET \(assignments), state_id = m.state_id, updated_at = now()
+                    FROM merged m
+                    WHERE c.id = m.target AND \(storedRow) IS DISTINCT FROM \(mergedRow)
+                    RETURNING c.id
+                )
+                UPDATE {stage} s SET outcome = 'updated' FROM changed WHERE s.outcome IS NULL AND s.target = changed.id
+                """)
+        }
         try stage.mark("unchanged", where: "s.target IS NOT NULL")
-        let columns = (Self.stored + ["state_id"]).joined(separator: ", ")
-        try stage.run("""
-            INSERT INTO contacts (\(columns)) SELECT \(columns) FROM {stage} s WHERE s.outcome IS NULL
-            """)
-        try stage.mark("inserted")
+        try stage.copyPending(into: "contacts", columns: Self.stored + ["state_id"])
     }
 }

@@ -35,18 +35,20 @@ struct TurnoutMarkLoader: SourceLoader {
             """)
         try stage.reject(where: "s.state_code IS NOT NULL AND s.state_id IS NULL", field: "state_code",
                          reason: "'no unit has ' || \(Stage.named("s.state_code"))")
-        try stage.run("UPDATE {stage} s SET contact_id = c.id FROM contacts c WHERE s.outcome IS NULL AND s.epic IS NOT NULL AND c.epic IS NOT NULL AND c.epic = s.epic")
-        try stage.reject(where: "s.epic IS NOT NULL AND s.contact_id IS NULL", field: "epic", reason: "'no voter has this EPIC id'")
-        try stage.run("""
-            WITH found AS (
-                SELECT s.line, min(c.id) AS id, count(c.id) AS matches FROM {stage} s JOIN contacts c
-                    ON (c.ac_number, c.part_number, c.serial_number) = (s.ac_number, s.part_number, s.serial_number)
-                   AND (s.state_id IS NULL OR c.state_id = s.state_id) AND c.ac_number IS NOT NULL
-                WHERE s.outcome IS NULL AND s.epic IS NULL GROUP BY s.line
-            )
-            UPDATE {stage} s SET contact_id = CASE WHEN found.matches = 1 THEN found.id END, matches = found.matches
-            FROM found WHERE s.line = found.line
-            """)
+        try stage.withIndexLookups {
+            try stage.run("UPDATE {stage} s SET contact_id = c.id FROM contacts c WHERE s.outcome IS NULL AND s.epic IS NOT NULL AND c.epic IS NOT NULL AND c.epic = s.epic")
+            try stage.reject(where: "s.epic IS NOT NULL AND s.contact_id IS NULL", field: "epic", reason: "'no voter has this EPIC id'")
+            try stage.run("""
+                WITH found AS (
+                    SELECT s.line, min(c.id) AS id, count(c.id) AS matches FROM {stage} s JOIN contacts c
+                        ON (c.ac_number, c.part_number, c.serial_number) = (s.ac_number, s.part_number, s.serial_number)
+                       AND (s.state_id IS NULL OR c.state_id = s.state_id) AND c.ac_number IS NOT NULL
+                    WHERE s.outcome IS NULL AND s.epic IS NULL GROUP BY s.line
+                )
+                UPDATE {stage} s SET contact_id = CASE WHEN found.matches = 1 THEN found.id END, matches = found.matches
+                FROM found WHERE s.line = found.line
+                """)
+        }
         try stage.reject(where: "s.matches > 1", field: "state_code",
                          reason: "'the roll position matches voters in more than one state; add state_code'")
         try stage.reject(where: "s.contact_id IS NULL", field: "serial_number", reason: "'no voter at this roll position'")

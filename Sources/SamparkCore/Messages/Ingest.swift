@@ -70,6 +70,50 @@ public struct IngestBatch: SamparkMessage, Equatable {
         }
     }
 
+    // On the wire the rows travel as one RFC 4180 text (`rows_csv`, a record per row) with the
+    // line of each (`row_lines`): a JSON string per value costs both ends far more than the
+    // CSV reader does, and a batch carries thousands of rows.
+    enum CodingKeys: String, CodingKey {
+        case loadID, source, file, batchNumber, isLast, columns, rowsCsv, rowLines, rejected
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        loadID = try container.decode(String.self, forKey: .loadID)
+        source = try container.decode(IngestSource.self, forKey: .source)
+        file = try container.decode(String.self, forKey: .file)
+        batchNumber = try container.decode(Int.self, forKey: .batchNumber)
+        isLast = try container.decode(Bool.self, forKey: .isLast)
+        columns = try container.decode([String].self, forKey: .columns)
+        rejected = try container.decode([IngestCompleted.Rejection].self, forKey: .rejected)
+        let lines = try container.decode([Int].self, forKey: .rowLines)
+        let text = try container.decode(String.self, forKey: .rowsCsv)
+        var reader = CSVReader(maximumFieldBytes: Int.max)
+        let records: [CSVReader.Row]
+        do {
+            records = try reader.feed(text.utf8) + reader.finish()
+        } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.rowsCsv], debugDescription: "not RFC 4180 text"))
+        }
+        guard records.count == lines.count else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.rowLines], debugDescription: "one line per row"))
+        }
+        rows = zip(lines, records).map { Row(line: $0, values: $1.fields) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(loadID, forKey: .loadID)
+        try container.encode(source, forKey: .source)
+        try container.encode(file, forKey: .file)
+        try container.encode(batchNumber, forKey: .batchNumber)
+        try container.encode(isLast, forKey: .isLast)
+        try container.encode(columns, forKey: .columns)
+        try container.encode(rejected, forKey: .rejected)
+        try container.encode(rows.map(\.line), forKey: .rowLines)
+        try container.encode(CSVWriter.text(rows.map(\.values)), forKey: .rowsCsv)
+    }
+
     public init(loadID: String, source: IngestSource, file: String, batchNumber: Int, isLast: Bool,
                 columns: [String], rows: [Row], rejected: [IngestCompleted.Rejection] = []) {
         self.rejected = rejected

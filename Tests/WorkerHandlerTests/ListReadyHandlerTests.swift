@@ -38,6 +38,8 @@ import SamparkTestSupport
                     INSERT INTO opt_outs (phone, source) VALUES ('+919800000001', 'helpline');
                     """)
             }
+            // What the dispatcher's start declares (on a fresh broker nothing else has).
+            try await Topology.declareExchanges(on: amqp)
             let offerQueues = OfferQueues(amqp: amqp, pool: pool, logger: Logger(label: "test"))
             try await offerQueues.refresh()
             let handler = ListReadyHandler(offerQueues: offerQueues)

@@ -54,4 +54,22 @@ import Testing
         #expect(fifo.removeAll().count == 999)
         #expect(fifo.isEmpty)
     }
+
+    /// A popped publish is let go at once: the queue must not keep message bodies alive (the
+    /// CLI's memory grew with the file while it did).
+    @Test func fifoLetsGoOfWhatItPopped() {
+        final class Body {}
+        var fifo = FIFO<Body>()
+        weak var first: Body?
+        do {
+            let body = Body()
+            first = body
+            fifo.append(body)
+            fifo.append(Body())
+        }
+        #expect(first != nil)
+        _ = fifo.popFirst()
+        #expect(first == nil, "the popped element is released while others are still queued")
+        #expect(fifo.count == 1)
+    }
 }

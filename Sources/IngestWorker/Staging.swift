@@ -31,10 +31,13 @@ extension SourceLoader {
 /// `reject_reason`. The table lives for the session and empties at every commit.
 ///
 /// In the merge SQL the staging table is aliased `s`.
-struct Stage {
+final class Stage {
     let connection: PostgresConnection
     let table: String
     let loader: any SourceLoader
+    /// Set by `copyPending`: every row still without an outcome was stored (counted as
+    /// inserted without an UPDATE of each).
+    private(set) var pendingWereInserted = false
 
     init(for loader: any SourceLoader, on connection: PostgresConnection) throws {
         self.connection = connection
@@ -130,6 +133,7 @@ struct Stage {
     /// same names) and marks them inserted. COPY writes a batch's rows together where
     /// `INSERT ... SELECT` writes them one by one: for the big sources that is most of a load.
     func copyPending(into table: String, columns: [String]) throws {
+        precondition(!pendingWereInserted, "copyPending runs once, last in a merge")
         let rows = try connection.query("""
             SELECT \(columns.map { "s.\($0)::text" }.joined(separator: ", ")) FROM \(self.table) s WHERE s.outcome IS NULL
             """)
@@ -145,7 +149,9 @@ struct Stage {
         }
         let stored = try connection.copyIn("COPY \(table) (\(columns.joined(separator: ", "))) FROM STDIN", chunks: [Array(text.utf8)])
         guard stored == rows.count else { throw IngestFailure("COPY into \(table) stored \(stored) of \(rows.count) rows") }
-        try mark("inserted")
+        // Exactly the pending rows were stored: they are the inserted ones, and nothing after
+        // this in the merge may change them (`counts` relies on it).
+        pendingWereInserted = true
     }
 
     /// Marks the pending rows that meet `condition` with `outcome`.
@@ -201,6 +207,16 @@ struct Stage {
         }
     }
 
+    /// Whether any of `keys` (SQL expressions over `s`, each with the condition its rows meet)
+    /// repeats among the pending rows: one statement for what would otherwise be one scan
+    /// per key, in the usual batch that has no duplicates at all.
+    func hasDuplicates(_ keys: [(key: String, condition: String)]) throws -> Bool {
+        let tests = keys.map { key, condition in
+            "EXISTS (SELECT 1 FROM \(table) s WHERE s.outcome IS NULL AND (\(condition)) GROUP BY \(key) HAVING count(*) > 1)"
+        }
+        return try connection.query("SELECT \(tests.joined(separator: " OR "))")[0].decode(Bool.self, at: 0)
+    }
+
     /// After the merge: a duplicate counted `unchanged` because it repeats the line that won
     /// is rejected like that line if that line was rejected (nothing of either was stored).
     func settleDuplicates() throws {
@@ -216,18 +232,22 @@ struct Stage {
         let row = try connection.query("""
             SELECT count(*), count(*) FILTER (WHERE outcome = 'inserted'), count(*) FILTER (WHERE outcome = 'updated'),
                    count(*) FILTER (WHERE outcome = 'unchanged'), count(*) FILTER (WHERE outcome = 'rejected'),
-                   count(*) FILTER (WHERE outcome IS NULL OR outcome NOT IN ('inserted', 'updated', 'unchanged', 'rejected'))
+                   count(*) FILTER (WHERE outcome IS NULL)
             FROM \(table)
             """)[0]
-        let unclassified = try row.decode(Int.self, at: 5)
+        let pending = try row.decode(Int.self, at: 5)
+        let unclassified = pendingWereInserted ? 0 : pending
         guard unclassified == 0 else {
             // A loader that left rows without an outcome is a bug; failing the batch keeps
             // the report honest (it is retried, then dead-lettered with this reason).
             throw IngestFailure("the \(loader.source.rawValue) merge left \(unclassified) rows without an outcome")
         }
-        return IngestCounts(read: try row.decode(Int.self, at: 0), inserted: try row.decode(Int.self, at: 1),
-                            updated: try row.decode(Int.self, at: 2), unchanged: try row.decode(Int.self, at: 3),
-                            rejected: try row.decode(Int.self, at: 4))
+        let counts = IngestCounts(read: try row.decode(Int.self, at: 0),
+                                  inserted: try row.decode(Int.self, at: 1) + (pendingWereInserted ? pending : 0),
+                                  updated: try row.decode(Int.self, at: 2), unchanged: try row.decode(Int.self, at: 3),
+                                  rejected: try row.decode(Int.self, at: 4))
+        guard counts.addsUp else { throw IngestFailure("the \(loader.source.rawValue) merge gave a row an unknown outcome") }
+        return counts
     }
 }
 

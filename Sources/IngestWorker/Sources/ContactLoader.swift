@@ -71,12 +71,17 @@ struct ContactLoader: SourceLoader {
 
         // One row per voter within the batch, by each of the three identities in turn.
         let compared = Self.stored
-        try stage.dedupe(key: "s.epic", where: "s.epic IS NOT NULL", compared: compared,
-                         duplicates: .supersededUnlessIdentical(field: "epic", what: "EPIC id"))
-        try stage.dedupe(key: "(s.state_id, s.ac_number, s.part_number, s.serial_number)", where: "s.ac_number IS NOT NULL",
-                         compared: compared, duplicates: .supersededUnlessIdentical(field: "serial_number", what: "roll position"))
-        try stage.dedupe(key: "(s.phone, s.name, s.booth_id)", where: "s.epic IS NULL AND s.ac_number IS NULL",
-                         compared: compared, duplicates: .supersededUnlessIdentical(field: "name", what: "phone, name and booth"))
+        let identities = [("s.epic", "s.epic IS NOT NULL"),
+                          ("(s.state_id, s.ac_number, s.part_number, s.serial_number)", "s.ac_number IS NOT NULL"),
+                          ("(s.phone, s.name, s.booth_id)", "s.epic IS NULL AND s.ac_number IS NULL")]
+        if try stage.hasDuplicates(identities.map { (key: $0.0, condition: $0.1) }) {
+            try stage.dedupe(key: identities[0].0, where: identities[0].1, compared: compared,
+                             duplicates: .supersededUnlessIdentical(field: "epic", what: "EPIC id"))
+            try stage.dedupe(key: identities[1].0, where: identities[1].1, compared: compared,
+                             duplicates: .supersededUnlessIdentical(field: "serial_number", what: "roll position"))
+            try stage.dedupe(key: identities[2].0, where: identities[2].1, compared: compared,
+                             duplicates: .supersededUnlessIdentical(field: "name", what: "phone, name and booth"))
+        }
 
         // The stored voter each row names, looked up row by row through the unique indexes.
         try stage.withIndexLookups {

@@ -123,7 +123,7 @@ let package = Package(
         ),
 
         // Shared by the test targets: where the real servers are.
-        .target(name: "SamparkTestSupport", path: "Tests/SamparkTestSupport"),
+        .target(name: "SamparkTestSupport", dependencies: ["SamparkPostgres"], path: "Tests/SamparkTestSupport"),
         .testTarget(name: "SamparkAMQPTests", dependencies: ["SamparkAMQP", "SamparkTestSupport"]),
         .testTarget(name: "SamparkPostgresTests", dependencies: ["SamparkPostgres", "SamparkTestSupport"]),
         .testTarget(name: "SamparkCoreTests", dependencies: ["SamparkCore"]),

@@ -65,7 +65,7 @@ struct PingHandler: MessageHandler {
 /// A fresh database with Sampark's schema, a work queue of its own with fast retries, a
 /// runner and a relay; torn down afterwards.
 final class RuntimeFixture: Sendable {
-    let database: String
+    let database: PostgresConfiguration
     let pool: PostgresPool
     let amqp: AMQPConnection
     let queue: Topology.WorkQueue
@@ -77,14 +77,8 @@ final class RuntimeFixture: Sendable {
     let outcomes = OutcomeLog()
 
     static func make() async throws -> RuntimeFixture {
-        let url = try TestEnvironment.postgresURL()
-        let admin = PostgresPool(configuration: try PostgresConfiguration(url: url), size: 1)
-        let database = TestEnvironment.uniqueName("rt")
-        try await admin.execute("CREATE DATABASE \(database)")
-        await admin.shutdown()
-        var configuration = try PostgresConfiguration(url: url)
-        configuration.database = database
-        let pool = PostgresPool(configuration: configuration, size: 4)
+        let database = try await TestDatabase.create("rt")
+        let pool = PostgresPool(configuration: database, size: 4)
         try await Migrator(pool: pool).migrate()
         try await pool.execute("""
             CREATE TABLE runtime_effects (message_id text PRIMARY KEY, n int NOT NULL CHECK (n >= 0))
@@ -93,7 +87,7 @@ final class RuntimeFixture: Sendable {
         return try await RuntimeFixture(database: database, pool: pool, amqp: amqp)
     }
 
-    private init(database: String, pool: PostgresPool, amqp: AMQPConnection) async throws {
+    private init(database: PostgresConfiguration, pool: PostgresPool, amqp: AMQPConnection) async throws {
         self.database = database
         self.pool = pool
         self.amqp = amqp
@@ -152,11 +146,7 @@ final class RuntimeFixture: Sendable {
         }
         await amqp.close()
         await pool.shutdown()
-        if let url = try? TestEnvironment.postgresURL(), let configuration = try? PostgresConfiguration(url: url) {
-            let admin = PostgresPool(configuration: configuration, size: 1)
-            _ = try? await admin.execute("DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
-            await admin.shutdown()
-        }
+        await TestDatabase.drop(database)
     }
 }
 

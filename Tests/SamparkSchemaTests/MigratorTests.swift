@@ -5,23 +5,8 @@ import SamparkTestSupport
 @testable import SamparkSchema
 
 /// Each test gets a database of its own, dropped afterwards.
-func withFreshDatabase<T: Sendable>(_ body: @Sendable (PostgresConfiguration) async throws -> T) async throws -> T {
-    let url = try TestEnvironment.postgresURL()
-    let admin = PostgresPool(configuration: try PostgresConfiguration(url: url), size: 1)
-    let name = TestEnvironment.uniqueName("schema")
-    try await admin.execute("CREATE DATABASE \(name)")
-    var configuration = try PostgresConfiguration(url: url)
-    configuration.database = name
-    do {
-        let value = try await body(configuration)
-        _ = try? await admin.execute("DROP DATABASE \(name) WITH (FORCE)")
-        await admin.shutdown()
-        return value
-    } catch {
-        _ = try? await admin.execute("DROP DATABASE \(name) WITH (FORCE)")
-        await admin.shutdown()
-        throw error
-    }
+func withFreshDatabase<T: Sendable>(_ body: (PostgresConfiguration) async throws -> T) async throws -> T {
+    try await TestDatabase.with("schema", body)
 }
 
 @Suite struct MigratorTests {

@@ -10,26 +10,18 @@ import SamparkTestSupport
 /// A freshly migrated database of its own, dropped afterwards.
 struct FreshDatabase {
     let pool: PostgresPool
-    private let admin: PostgresPool
-    private let name: String
 
     static func with(_ prefix: String, _ body: (FreshDatabase) async throws -> Void) async throws {
-        let url = try TestEnvironment.postgresURL()
-        let admin = PostgresPool(configuration: try PostgresConfiguration(url: url), size: 1)
-        let name = TestEnvironment.uniqueName(prefix)
-        try await admin.execute("CREATE DATABASE \(name)")
-        var configuration = try PostgresConfiguration(url: url)
-        configuration.database = name
-        let database = FreshDatabase(pool: PostgresPool(configuration: configuration, size: 2), admin: admin, name: name)
-        do {
-            try await Migrator(pool: database.pool).migrate()
-            try await body(database)
-        } catch {
-            Issue.record(error)
+        try await TestDatabase.with(prefix) { configuration in
+            let database = FreshDatabase(pool: PostgresPool(configuration: configuration, size: 2))
+            do {
+                try await Migrator(pool: database.pool).migrate()
+                try await body(database)
+            } catch {
+                Issue.record(error)
+            }
+            await database.pool.shutdown()
         }
-        await database.pool.shutdown()
-        _ = try? await admin.execute("DROP DATABASE \(name) WITH (FORCE)")
-        await admin.shutdown()
     }
 
     /// Runs `handler` on `message` in one transaction, as the runner does (without the broker).

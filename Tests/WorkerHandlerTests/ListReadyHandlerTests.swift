@@ -13,17 +13,10 @@ import SamparkTestSupport
 /// opt-out holds from the moment it is stored, even for a list built before it.
 @Suite struct ListReadyHandlerTests {
     @Test func aNumberThatOptedOutAfterTheListWasBuiltIsNotOffered() async throws {
-        let url = try TestEnvironment.postgresURL()
-        let admin = PostgresPool(configuration: try PostgresConfiguration(url: url), size: 1)
-        let database = TestEnvironment.uniqueName("handler")
-        try await admin.execute("CREATE DATABASE \(database)")
-        var configuration = try PostgresConfiguration(url: url)
-        configuration.database = database
-        let pool = PostgresPool(configuration: configuration, size: 2)
         let amqp = try await AMQPConnection.connect(url: try TestEnvironment.amqpURL())
         let centre = "T\(UInt32.random(in: 0..<UInt32.max))"
-        do {
-            try await Migrator(pool: pool).migrate()
+        try await FreshDatabase.with("handler") { db in
+            let pool = db.pool
             try await pool.withConnection { conn in
                 try conn.executeScript("""
                     INSERT INTO org_units (id, level, code, name, path, state_id) VALUES (1, 'state', 'S', 'State', '1', 1);
@@ -45,24 +38,15 @@ import SamparkTestSupport
             let handler = ListReadyHandler(offerQueues: offerQueues)
             let ready = ListReady(listID: 1, campaignID: 1, kind: .getOutTheVote, entries: 2, suppressed: [],
                                   centres: [.init(centre, 2)])
-            try await pool.transaction { conn in
-                let context = HandlerContext(connection: conn, messageID: "ready-1", messageType: ListReady.messageType,
-                                             correlationID: nil, replyTo: nil, queue: "test", appID: "test")
-                try handler.handle(ready, context: context)
-            }
+            try await db.handle(handler, ready, messageID: "ready-1")
             let states = try await pool.query("SELECT phone, state FROM list_entries ORDER BY phone")
                 .map { "\(try $0.decode(String.self, at: 0)) \(try $0.decode(String.self, at: 1))" }
             #expect(states == ["+919800000001 suppressed", "+919800000002 offered"])
             let offers = try await pool.query("SELECT type, routing_key FROM outbox")
                 .map { "\(try $0.decode(String.self, at: 0)) \(try $0.decode(String.self, at: 1))" }
             #expect(offers == ["call.offer.v1 call.offer.\(centre)"], "one offer, for the number that may be called")
-        } catch {
-            Issue.record(error)
         }
         try? await amqp.deleteQueue(Topology.offerQueue(centre: centre))
         await amqp.close()
-        await pool.shutdown()
-        _ = try? await admin.execute("DROP DATABASE \(database) WITH (FORCE)")
-        await admin.shutdown()
     }
 }

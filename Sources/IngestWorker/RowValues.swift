@@ -1,5 +1,6 @@
 import Foundation
 import SamparkCore
+import SamparkPostgres
 
 /// Why a row was not accepted: the field and a reason that quotes no personal value (unit,
 /// booth and centre codes may be named: they are not personal data).
@@ -122,15 +123,11 @@ enum IngestTime {
         return Int(text)
     }
 
-    /// `YYYY-MM-DD`, a real calendar date.
+    /// `YYYY-MM-DD`, a real calendar date (SamparkPostgres's own parser checks the digits and
+    /// the calendar), in years a poll or an opt-out can have.
     static func date(_ text: String) -> String? {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let year = digits(parts[0]), let month = digits(parts[1]), let day = digits(parts[2]),
-              (1900...2200).contains(year), (1...12).contains(month), day >= 1 else { return nil }
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
-        return day <= days ? text : nil
+        guard text.utf8.count == 10, let date = PostgresDate(text), (1900...2200).contains(date.year) else { return nil }
+        return date.description
     }
 
     /// `HH:MM` (one-digit hours allowed), returned as `HH:MM`.

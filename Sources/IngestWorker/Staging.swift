@@ -129,6 +129,31 @@ final class Stage {
             """, [field])
     }
 
+    /// Inserts the pending rows into `table` (`columns` are staging columns of the same names);
+    /// where a row with the same `key` is stored, sets its `updating` columns (and `also`) when
+    /// `when` holds (by default: when any of them differs). Marks each pending row inserted,
+    /// updated, or unchanged (stored and left alone). The batch must hold one row per key
+    /// (`dedupe` first): one statement cannot write a stored row twice.
+    func upsert(into table: String, columns: [String], key: [String], updating: [String], also: String? = nil,
+                when condition: String? = nil) throws {
+        let sets = (updating.map { "\($0) = EXCLUDED.\($0)" } + [also].compactMap { $0 }).joined(separator: ", ")
+        let changed = condition ?? """
+            (\(updating.map { "t.\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(updating.map { "EXCLUDED.\($0)" }.joined(separator: ", ")))
+            """
+        try run("""
+            WITH stored AS (
+                INSERT INTO \(table) AS t (\(columns.joined(separator: ", ")))
+                SELECT \(columns.map { "s.\($0)" }.joined(separator: ", ")) FROM {stage} s WHERE s.outcome IS NULL
+                ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(sets) WHERE \(changed)
+                RETURNING \(key.map { "t.\($0)" }.joined(separator: ", ")), xmax = 0 AS inserted
+            )
+            UPDATE {stage} s SET outcome = CASE WHEN stored.inserted THEN 'inserted' ELSE 'updated' END
+            FROM stored
+            WHERE s.outcome IS NULL AND (\(key.map { "s.\($0)" }.joined(separator: ", "))) = (\(key.map { "stored.\($0)" }.joined(separator: ", ")))
+            """)
+        try mark("unchanged")
+    }
+
     /// Stores every pending row in `table` with one COPY (`columns` are staging columns of the
     /// same names) and marks them inserted. COPY writes a batch's rows together where
     /// `INSERT ... SELECT` writes them one by one: for the big sources that is most of a load.

@@ -26,19 +26,7 @@ struct BoothResultLoader: SourceLoader {
         try stage.reject(where: "s.booth_id IS NULL", field: "booth_code", reason: "'no unit has ' || \(Stage.named("s.booth_code"))")
         try stage.dedupe(key: "(s.booth_id, s.election, s.party)", compared: ["votes", "electors", "turnout"],
                          duplicates: .supersededUnlessIdentical(field: "party", what: "booth, election and party"))
-        try stage.run("""
-            WITH stored AS (
-                INSERT INTO booth_results (booth_id, election, party, votes, electors, turnout)
-                SELECT booth_id, election, party, votes, electors, turnout FROM {stage} s WHERE s.outcome IS NULL
-                ON CONFLICT (booth_id, election, party) DO UPDATE SET votes = EXCLUDED.votes, electors = EXCLUDED.electors,
-                    turnout = EXCLUDED.turnout
-                WHERE (booth_results.votes, booth_results.electors, booth_results.turnout)
-                    IS DISTINCT FROM (EXCLUDED.votes, EXCLUDED.electors, EXCLUDED.turnout)
-                RETURNING booth_id, election, party, xmax = 0 AS inserted
-            )
-            UPDATE {stage} s SET outcome = CASE WHEN stored.inserted THEN 'inserted' ELSE 'updated' END
-            FROM stored WHERE s.outcome IS NULL AND (s.booth_id, s.election, s.party) = (stored.booth_id, stored.election, stored.party)
-            """)
-        try stage.mark("unchanged")
+        try stage.upsert(into: "booth_results", columns: ["booth_id", "election", "party", "votes", "electors", "turnout"],
+                         key: ["booth_id", "election", "party"], updating: ["votes", "electors", "turnout"])
     }
 }

@@ -15,17 +15,8 @@ struct OptOutLoader: SourceLoader {
     func merge(_ stage: Stage) throws {
         try stage.run("UPDATE {stage} s SET requested_at = now() WHERE s.outcome IS NULL AND s.requested_at IS NULL")
         try stage.dedupe(key: "s.phone", keep: "s.requested_at, s.line", duplicates: .unchanged)
-        try stage.run("""
-            WITH stored AS (
-                INSERT INTO opt_outs (phone, source, requested_at)
-                SELECT phone, source, requested_at FROM {stage} s WHERE s.outcome IS NULL
-                ON CONFLICT (phone) DO UPDATE SET source = EXCLUDED.source, requested_at = EXCLUDED.requested_at
-                WHERE EXCLUDED.requested_at < opt_outs.requested_at
-                RETURNING phone, xmax = 0 AS inserted
-            )
-            UPDATE {stage} s SET outcome = CASE WHEN stored.inserted THEN 'inserted' ELSE 'updated' END
-            FROM stored WHERE s.outcome IS NULL AND s.phone = stored.phone
-            """)
-        try stage.mark("unchanged")
+        // The earliest request is the one kept.
+        try stage.upsert(into: "opt_outs", columns: ["phone", "source", "requested_at"], key: ["phone"],
+                         updating: ["source", "requested_at"], when: "EXCLUDED.requested_at < t.requested_at")
     }
 }

@@ -33,21 +33,8 @@ struct PeopleLoader: SourceLoader {
         try stage.reject(where: "s.unit_id IS NULL", field: "unit_code", reason: "'no unit has ' || \(Stage.named("s.unit_code"))")
         try stage.dedupe(key: "(s.unit_id, s.phone, s.name)", compared: ["phone_kind", "other_phones", "role", "committee", "responsibilities"],
                          duplicates: .supersededUnlessIdentical(field: "name", what: "person (unit, main phone and name)"))
-        try stage.run("""
-            WITH stored AS (
-                INSERT INTO people (name, phone, phone_kind, other_phones, role, unit_id, committee, responsibilities)
-                SELECT name, phone, phone_kind, other_phones, role, unit_id, committee, responsibilities FROM {stage} s
-                WHERE s.outcome IS NULL
-                ON CONFLICT (unit_id, phone, name) DO UPDATE SET phone_kind = EXCLUDED.phone_kind,
-                    other_phones = EXCLUDED.other_phones, role = EXCLUDED.role, committee = EXCLUDED.committee,
-                    responsibilities = EXCLUDED.responsibilities, updated_at = now()
-                WHERE (people.phone_kind, people.other_phones, people.role, people.committee, people.responsibilities)
-                    IS DISTINCT FROM (EXCLUDED.phone_kind, EXCLUDED.other_phones, EXCLUDED.role, EXCLUDED.committee, EXCLUDED.responsibilities)
-                RETURNING unit_id, phone, name, xmax = 0 AS inserted
-            )
-            UPDATE {stage} s SET outcome = CASE WHEN stored.inserted THEN 'inserted' ELSE 'updated' END
-            FROM stored WHERE s.outcome IS NULL AND (s.unit_id, s.phone, s.name) = (stored.unit_id, stored.phone, stored.name)
-            """)
-        try stage.mark("unchanged")
+        try stage.upsert(into: "people", columns: ["name", "phone", "phone_kind", "other_phones", "role", "unit_id", "committee", "responsibilities"],
+                         key: ["unit_id", "phone", "name"], updating: ["phone_kind", "other_phones", "role", "committee", "responsibilities"],
+                         also: "updated_at = now()")
     }
 }

@@ -27,19 +27,7 @@ struct PollCalendarLoader: SourceLoader {
                          reason: "'no unit has ' || \(Stage.named("s.constituency_code"))")
         try stage.dedupe(key: "(s.constituency_id, s.election)", compared: ["phase", "poll_date", "poll_closes_at"],
                          duplicates: .supersededUnlessIdentical(field: "constituency_code", what: "constituency and election"))
-        try stage.run("""
-            WITH stored AS (
-                INSERT INTO poll_calendar (constituency_id, election, phase, poll_date, poll_closes_at)
-                SELECT constituency_id, election, phase, poll_date, poll_closes_at FROM {stage} s WHERE s.outcome IS NULL
-                ON CONFLICT (constituency_id, election) DO UPDATE SET phase = EXCLUDED.phase, poll_date = EXCLUDED.poll_date,
-                    poll_closes_at = EXCLUDED.poll_closes_at
-                WHERE (poll_calendar.phase, poll_calendar.poll_date, poll_calendar.poll_closes_at)
-                    IS DISTINCT FROM (EXCLUDED.phase, EXCLUDED.poll_date, EXCLUDED.poll_closes_at)
-                RETURNING constituency_id, election, xmax = 0 AS inserted
-            )
-            UPDATE {stage} s SET outcome = CASE WHEN stored.inserted THEN 'inserted' ELSE 'updated' END
-            FROM stored WHERE s.outcome IS NULL AND (s.constituency_id, s.election) = (stored.constituency_id, stored.election)
-            """)
-        try stage.mark("unchanged")
+        try stage.upsert(into: "poll_calendar", columns: ["constituency_id", "election", "phase", "poll_date", "poll_closes_at"],
+                         key: ["constituency_id", "election"], updating: ["phase", "poll_date", "poll_closes_at"])
     }
 }

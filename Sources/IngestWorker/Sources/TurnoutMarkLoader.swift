@@ -53,17 +53,8 @@ struct TurnoutMarkLoader: SourceLoader {
                          reason: "'the roll position matches voters in more than one state; add state_code'")
         try stage.reject(where: "s.contact_id IS NULL", field: "serial_number", reason: "'no voter at this roll position'")
         try stage.dedupe(key: "s.contact_id", keep: "s.voted_at, s.line", duplicates: .unchanged)
-        try stage.run("""
-            WITH stored AS (
-                INSERT INTO turnout_marks (contact_id, voted_at, source)
-                SELECT contact_id, voted_at, source FROM {stage} s WHERE s.outcome IS NULL
-                ON CONFLICT (contact_id) DO UPDATE SET voted_at = EXCLUDED.voted_at, source = EXCLUDED.source
-                WHERE EXCLUDED.voted_at < turnout_marks.voted_at
-                RETURNING contact_id, xmax = 0 AS inserted
-            )
-            UPDATE {stage} s SET outcome = CASE WHEN stored.inserted THEN 'inserted' ELSE 'updated' END
-            FROM stored WHERE s.outcome IS NULL AND s.contact_id = stored.contact_id
-            """)
-        try stage.mark("unchanged")
+        // The earliest mark is the one kept.
+        try stage.upsert(into: "turnout_marks", columns: ["contact_id", "voted_at", "source"], key: ["contact_id"],
+                         updating: ["voted_at", "source"], when: "EXCLUDED.voted_at < t.voted_at")
     }
 }

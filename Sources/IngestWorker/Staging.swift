@@ -46,14 +46,14 @@ final class Stage {
         let columns = (loader.stagedColumns + loader.workColumns).map { "\($0.name) \($0.type)" }.joined(separator: ", ")
         // Unlogged by nature; half-full pages, so the merge's updates of a row's outcome stay on
         // its page (HOT) instead of writing new index entries.
-        try connection.execute("""
+        // One round trip per batch: the table and its indexes exist after the session's first.
+        let indexes = (["line"] + loader.stageIndexes).map { "CREATE INDEX IF NOT EXISTS \(table)_\($0) ON \(table) (\($0));" }
+        try connection.executeScript("""
             CREATE TEMP TABLE IF NOT EXISTS \(table) (line bigint NOT NULL, \(columns),
                 outcome text, reject_field text, reject_reason text, superseded_by bigint)
-                WITH (fillfactor = 50) ON COMMIT DELETE ROWS
+                WITH (fillfactor = 50) ON COMMIT DELETE ROWS;
+            \(indexes.joined(separator: "\n"))
             """)
-        for column in ["line"] + loader.stageIndexes {
-            try connection.execute("CREATE INDEX IF NOT EXISTS \(table)_\(column) ON \(table) (\(column))")
-        }
     }
 
     /// One row for the staging table: its values, or why it was rejected before staging.
@@ -77,12 +77,7 @@ final class Stage {
                 case .values(let staged): values = staged + [nil, nil, nil]
                 case .rejected(let rejection): values = nulls + ["rejected", rejection.field, rejection.reason]
                 }
-                buffer += String(line)
-                for value in values {
-                    buffer += "\t"
-                    if let value { CopyText.append(value, to: &buffer) } else { buffer += "\\N" }
-                }
-                buffer += "\n"
+                CopyText.appendRow([String(line)] + values, to: &buffer)
                 if buffer.utf8.count >= 60 * 1024 {
                     try writer.write(buffer)
                     buffer.removeAll(keepingCapacity: true)
@@ -166,11 +161,7 @@ final class Stage {
         var text = ""
         text.reserveCapacity(rows.count * 128)
         for row in rows {
-            for index in columns.indices {
-                if index > 0 { text += "\t" }
-                if let value = try row.decode(String?.self, at: index) { CopyText.append(value, to: &text) } else { text += "\\N" }
-            }
-            text += "\n"
+            CopyText.appendRow(try columns.indices.map { try row.decode(String?.self, at: $0) }, to: &text)
         }
         let stored = try connection.copyIn("COPY \(table) (\(columns.joined(separator: ", "))) FROM STDIN", chunks: [Array(text.utf8)])
         guard stored == rows.count else { throw IngestFailure("COPY into \(table) stored \(stored) of \(rows.count) rows") }
@@ -297,6 +288,15 @@ enum CopyText {
             default: buffer.unicodeScalars.append(character)
             }
         }
+    }
+
+    /// One row: the values tab-separated, NULL as `\N`, ended by a line break.
+    static func appendRow(_ values: [String?], to buffer: inout String) {
+        for (index, value) in values.enumerated() {
+            if index > 0 { buffer += "\t" }
+            if let value { append(value, to: &buffer) } else { buffer += "\\N" }
+        }
+        buffer += "\n"
     }
 
     /// A text[] literal for COPY (array syntax first, then COPY's own escaping on top).

@@ -1,4 +1,5 @@
 import Foundation
+import SamparkPostgres
 
 /// Settings of one benchmark run, from the command line.
 struct BenchOptions {
@@ -74,6 +75,28 @@ func runProgram(_ executable: String, _ arguments: [String], environment extra: 
     process.waitUntilExit()
     guard process.terminationStatus == 0 else { fail("\(executable) \(arguments.first ?? "") exited \(process.terminationStatus)") }
     return String(decoding: data, as: UTF8.self)
+}
+
+/// Measures a Swift path and its baseline `rounds` times, alternating which goes first so
+/// drift on this shared machine hits both alike. Before each side: `reset` (empty the table),
+/// then CHECKPOINT through `pool`, so neither pays for the other's dirty pages and WAL. Each
+/// side returns its rate; each round is printed with `names`.
+func alternatingRounds(_ rounds: Int, names: (swift: String, baseline: String), unit: String, pool: PostgresPool,
+                       reset: () async throws -> Void, swift: () async throws -> Double,
+                       baseline: () async throws -> Double) async throws -> (swift: [Double], baseline: [Double]) {
+    var swiftRates: [Double] = [], baselineRates: [Double] = []
+    for round in 1...rounds {
+        var swiftRate = 0.0, baselineRate = 0.0
+        for swiftFirst in (round % 2 == 1 ? [false, true] : [true, false]) {
+            try await reset()
+            try await pool.execute("CHECKPOINT")
+            if swiftFirst { swiftRate = try await swift() } else { baselineRate = try await baseline() }
+        }
+        swiftRates.append(swiftRate)
+        baselineRates.append(baselineRate)
+        print("round \(round): \(names.swift) \(Int(swiftRate.rounded())) \(unit), \(names.baseline) \(Int(baselineRate.rounded())) \(unit)")
+    }
+    return (swiftRates, baselineRates)
 }
 
 func seconds(since start: ContinuousClock.Instant) -> Double {

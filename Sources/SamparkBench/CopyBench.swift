@@ -31,32 +31,26 @@ struct CopyBench {
                 CREATE INDEX \(table)_unit ON \(table) (unit_code);
                 """)
         }
-        var swiftRates: [Double] = [], psqlRates: [Double] = []
-        for round in 1...options.rounds {
-            var swiftRate = 0.0, psqlRate = 0.0
-            for which in (round % 2 == 1 ? ["psql", "swift"] : ["swift", "psql"]) {
-                try await pool.execute("TRUNCATE \(table)")
-                // A checkpoint before each load, so neither pays for the other's dirty pages and
-                // WAL (the round-to-round swings were mostly checkpoints landing in one load).
-                try await pool.execute("CHECKPOINT")
+        func rowsStored() async throws -> Int { try await pool.query("SELECT count(*) FROM \(table)")[0].decode(Int.self, at: 0) }
+        let (swiftRates, psqlRates) = try await alternatingRounds(
+            options.rounds, names: ("COPY Swift", "psql \\copy"), unit: "rows/s", pool: pool,
+            reset: { try await pool.execute("TRUNCATE \(table)") },
+            swift: {
                 let start = ContinuousClock.now
-                if which == "psql" {
-                    _ = runProgram(psql, [url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
-                                          "\\copy \(table) FROM '\(file.path)' WITH (FORMAT csv)"])
-                    psqlRate = Double(options.copyRows) / seconds(since: start)
-                } else {
-                    let stored = try await pool.copyIn("COPY \(table) FROM STDIN WITH (FORMAT csv)",
-                                                       chunks: FileChunks(path: file.path))
-                    swiftRate = Double(options.copyRows) / seconds(since: start)
-                    if stored != options.copyRows { fail("COPY stored \(stored) rows, expected \(options.copyRows)") }
-                }
-                let count = try await pool.query("SELECT count(*) FROM \(table)")[0].decode(Int.self, at: 0)
-                if count != options.copyRows { fail("\(which) left \(count) rows, expected \(options.copyRows)") }
-            }
-            swiftRates.append(swiftRate)
-            psqlRates.append(psqlRate)
-            print(String(format: "round %d: COPY Swift %.0f rows/s, psql \\copy %.0f rows/s", round, swiftRate, psqlRate))
-        }
+                let stored = try await pool.copyIn("COPY \(table) FROM STDIN WITH (FORMAT csv)", chunks: FileChunks(path: file.path))
+                let rate = Double(options.copyRows) / seconds(since: start)
+                let count = try await rowsStored()
+                if stored != options.copyRows || count != options.copyRows { fail("COPY stored \(stored) rows, expected \(options.copyRows)") }
+                return rate
+            },
+            baseline: {
+                let start = ContinuousClock.now
+                _ = runProgram(psql, [url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "\\copy \(table) FROM '\(file.path)' WITH (FORMAT csv)"])
+                let rate = Double(options.copyRows) / seconds(since: start)
+                let count = try await rowsStored()
+                if count != options.copyRows { fail("psql left \(count) rows, expected \(options.copyRows)") }
+                return rate
+            })
         try await pool.execute("DROP TABLE \(table)")
         await pool.shutdown()
         return [BenchRow(measure: "COPY FROM STDIN, \(options.copyRows) CSV rows, table with primary key and 2 indexes",

@@ -73,38 +73,36 @@ struct IngestBench {
         try await Task.sleep(for: .seconds(3))    // both consuming before the first load
 
         let columns = "name, phone, phone_kind, booth_id, state_id, gender, age, language, epic, ac_number, part_number, serial_number, house_number, schemes"
-        var swiftRates: [Double] = [], psqlRates: [Double] = []
-        for round in 1...options.ingestRounds {
-            var swiftRate = 0.0, psqlRate = 0.0
-            for which in (round % 2 == 1 ? ["psql", "swift"] : ["swift", "psql"]) {
-                try await pool.execute("TRUNCATE contacts, ingest_rejects, ingest_loads, inbox, outbox CASCADE")
-                try await pool.execute("CHECKPOINT")
+        func contactsStored() async throws -> Int { try await pool.query("SELECT count(*) FROM contacts")[0].decode(Int.self, at: 0) }
+        let (swiftRates, psqlRates) = try await alternatingRounds(
+            options.ingestRounds, names: ("sampark load + 2 ingest-workers", "psql \\copy"), unit: "rows/s", pool: pool,
+            reset: { try await pool.execute("TRUNCATE contacts, ingest_rejects, ingest_loads, inbox, outbox CASCADE") },
+            swift: {
+                let workersBefore = workers.map(cpuSeconds).reduce(0, +), cliBefore = childrenCPU()
                 let start = ContinuousClock.now
-                if which == "psql" {
-                    _ = runProgram(psql, [url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
-                                          "\\copy contacts (\(columns)) FROM '\(clean.path)' WITH (FORMAT csv)"])
-                    psqlRate = Double(rows) / seconds(since: start)
-                } else {
-                    let workersBefore = workers.map(cpuSeconds).reduce(0, +), cliBefore = childrenCPU()
-                    let output = runProgram(binaries.appendingPathComponent("sampark").path,
-                                            ["load", "contacts", raw.path, "--timeout", "600"], environment: environment)
-                    swiftRate = Double(rows) / seconds(since: start)
-                    // Where the time goes (this machine has 2 cores for everything: the CLI, the
-                    // workers, PostgreSQL and RabbitMQ).
-                    print(String(format: "  CPU: sampark load %.1f s (peak memory %d MB), ingest-workers %.1f s, wall %.1f s",
-                                 childrenCPU() - cliBefore, childrenPeakMB(), workers.map(cpuSeconds).reduce(0, +) - workersBefore,
-                                 Double(rows) / swiftRate))
-                    guard output.contains("\(rows) rows read: \(rows) inserted, 0 updated, 0 unchanged, 0 rejected") else {
-                        throw BenchFailure("sampark load did not report every row inserted:\n\(output.suffix(2000))")
-                    }
+                let output = runProgram(binaries.appendingPathComponent("sampark").path,
+                                        ["load", "contacts", raw.path, "--timeout", "600"], environment: environment)
+                let rate = Double(rows) / seconds(since: start)
+                // Where the time goes (this machine has 2 cores for everything: the CLI, the
+                // workers, PostgreSQL and RabbitMQ).
+                print(String(format: "  CPU: sampark load %.1f s (peak memory %d MB), ingest-workers %.1f s, wall %.1f s",
+                             childrenCPU() - cliBefore, childrenPeakMB(), workers.map(cpuSeconds).reduce(0, +) - workersBefore,
+                             Double(rows) / rate))
+                let stored = try await contactsStored()
+                guard output.contains("\(rows) rows read: \(rows) inserted, 0 updated, 0 unchanged, 0 rejected"), stored == rows else {
+                    throw BenchFailure("sampark load did not store every row:\n\(output.suffix(2000))")
                 }
-                let count = try await pool.query("SELECT count(*) FROM contacts")[0].decode(Int.self, at: 0)
-                if count != rows { throw BenchFailure("\(which) left \(count) contacts, expected \(rows)") }
-            }
-            swiftRates.append(swiftRate)
-            psqlRates.append(psqlRate)
-            print(String(format: "round %d: sampark load + 2 ingest-workers %.0f rows/s, psql \\copy %.0f rows/s", round, swiftRate, psqlRate))
-        }
+                return rate
+            },
+            baseline: {
+                let start = ContinuousClock.now
+                _ = runProgram(psql, [url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                                      "\\copy contacts (\(columns)) FROM '\(clean.path)' WITH (FORMAT csv)"])
+                let rate = Double(rows) / seconds(since: start)
+                let count = try await contactsStored()
+                if count != rows { throw BenchFailure("psql left \(count) contacts, expected \(rows)") }
+                return rate
+            })
         await pool.shutdown()
         for worker in workers { kill(worker.processIdentifier, SIGTERM) }
         for worker in workers { worker.waitUntilExit() }

@@ -74,7 +74,7 @@ struct Load: AsyncParsableCommand {
             for (index, batch) in last.enumerated() { try await send(batch, isLast: index == last.count - 1) }
         } catch let error as IngestBatcher.FileError {
             await answers?.close()
-            throw CommandFailure("\(fileName) \(error); nothing more was sent")
+            throw CommandFailure("\(fileName) \(error); nothing \(batchNumber == 0 ? "was" : "more was") sent")
         }
         progress.finishSending(batches: batchNumber, loadID: loadID)
 

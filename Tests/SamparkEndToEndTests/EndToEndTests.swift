@@ -27,6 +27,14 @@ import SamparkTestSupport
     /// the published report against the entries and the desks' tallies.
     static func runPath(on cluster: Cluster) async throws {
         let dir = cluster.logDirectory
+        // What docs/ingest.md promises of the exit status: 1 when a file is refused (nothing
+        // sent), 64 for a wrong command line.
+        let noBooth = try await cluster.cli(["load", "contacts", try Scenario.write("name,phone\nA,9876543210\n", named: "no-booth.csv", in: dir)])
+        #expect(noBooth.status == 1, "\(noBooth.output)")
+        #expect(noBooth.output.contains("no-booth.csv line 1: the header has no booth_code column; nothing was sent"), "\(noBooth.output)")
+        let unknown = try await cluster.cli(["load", "voters", "x.csv"])
+        #expect(unknown.status == 64, "\(unknown.output)")
+
         // Batches of two: children arrive in later batches than their parents, and still find them.
         let units = try await cluster.cli(["load", "org_units", try Scenario.write(Scenario.orgUnits, named: "org_units.csv", in: dir),
                                            "--batch-size", "2"])

@@ -3,7 +3,8 @@ import Testing
 @testable import IngestWorker
 import SamparkCore
 import SamparkPostgres
-import SamparkRuntime
+@testable import SamparkRuntime
+import SamparkTestSupport
 
 /// Each source's rules and merge on a fresh database: every row inserted, updated, unchanged or
 /// rejected with its field; the counts add up; loading again changes nothing.
@@ -329,5 +330,51 @@ import SamparkRuntime
     @Test func overlongValuesAreRejectedNotStored() throws {
         let fields = Fields(columns: Columns(["name"]), values: [String(repeating: "अ", count: 301)])
         #expect(throws: RowRejection("name", "is longer than 300 characters")) { _ = try fields.required("name") }
+    }
+}
+
+/// Two batches storing the same new voter at once (two ingest-workers, one file with the voter
+/// twice, or two files): the second waits on the first's unique index entry, fails when the
+/// first commits, and is retried (transient); the retry finds the voter and merges into it.
+@Suite struct ConcurrentBatchTests {
+    @Test func aBatchThatLosesARaceForANewVoterIsRetriedAndThenMerges() async throws {
+        try await FreshDatabase.with("ingest_race") { db in
+            try await db.load(.orgUnits, FreshDatabase.tree)
+            @Sendable func batch(_ id: String, age: Int) -> IngestBatch {
+                IngestBatch(loadID: id, source: .contacts, file: "contacts.csv", batchNumber: 1, isLast: true,
+                            columns: ["name", "phone", "booth_code", "epic", "age"],
+                            rows: [.init(line: 2, values: ["Asha", "9827010000", "B-1", "CGR0000001", String(age)])])
+            }
+            // The first batch stores the voter and holds its transaction open until the second
+            // is seen waiting for it.
+            let release = DispatchSemaphore(value: 0)
+            let first = Task {
+                try await db.pool.transaction { connection in
+                    let context = HandlerContext(connection: connection, messageID: "first/1", messageType: IngestBatch.messageType,
+                                                 correlationID: nil, replyTo: nil, queue: "test", appID: "test")
+                    try IngestBatchHandler().handle(batch("first", age: 40), context: context)
+                    release.wait()
+                }
+            }
+            let second = Task { try await db.handle(IngestBatchHandler(), batch("second", age: 41), messageID: "second/1") }
+            let admin = PostgresPool(configuration: db.pool.configuration, size: 1)
+            #expect(try await eventually(timeout: .seconds(30)) {
+                try await admin.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")[0]
+                    .decode(Int.self, at: 0) == 1
+            }, "the second batch waits on the first's new voter")
+            release.signal()
+            try await first.value
+            do {
+                try await second.value
+                Issue.record("the second batch stored a duplicate voter or missed the race")
+            } catch let error as HandlerError {
+                guard case .transient = error else { Issue.record("not retried: \(error)"); return }
+            }
+            // The redelivery (what the delay queue does) merges into the stored voter.
+            try await db.handle(IngestBatchHandler(), batch("second", age: 41), messageID: "second/1")
+            #expect(try await db.report("second").counts.summary == "read 1: +0 ~1 =0 x0")
+            #expect(try await db.strings("SELECT age::text FROM contacts") == ["41"])
+            await admin.shutdown()
+        }
     }
 }

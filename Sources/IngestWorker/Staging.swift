@@ -38,6 +38,9 @@ final class Stage {
     /// Set by `copyPending`: every row still without an outcome was stored (counted as
     /// inserted without an UPDATE of each).
     private(set) var pendingWereInserted = false
+    /// Each staged row's values by line, as `fill` sent them: `copyPending` writes them again
+    /// from here rather than reading them back from the server.
+    private var stagedValues: [Int: [String?]] = [:]
 
     init(for loader: any SourceLoader, on connection: PostgresConnection) throws {
         self.connection = connection
@@ -74,7 +77,9 @@ final class Stage {
             for (line, entry) in entries {
                 let values: [String?]
                 switch entry {
-                case .values(let staged): values = staged + [nil, nil, nil]
+                case .values(let staged):
+                    values = staged + [nil, nil, nil]
+                    stagedValues[line] = staged
                 case .rejected(let rejection): values = nulls + ["rejected", rejection.field, rejection.reason]
                 }
                 CopyText.appendRow([String(line)] + values, to: &buffer)
@@ -154,14 +159,25 @@ final class Stage {
     /// `INSERT ... SELECT` writes them one by one: for the big sources that is most of a load.
     func copyPending(into table: String, columns: [String]) throws {
         precondition(!pendingWereInserted, "copyPending runs once, last in a merge")
+        // Staged columns come from memory; only what the merge resolved (ids) is read back.
+        let staged = Dictionary(uniqueKeysWithValues: loader.stagedColumns.map(\.name).enumerated().map { ($1, $0) })
+        let resolved = columns.filter { staged[$0] == nil }
         let rows = try connection.query("""
-            SELECT \(columns.map { "s.\($0)::text" }.joined(separator: ", ")) FROM \(self.table) s WHERE s.outcome IS NULL
+            SELECT \((["s.line"] + resolved.map { "s.\($0)::text" }).joined(separator: ", ")) FROM \(self.table) s WHERE s.outcome IS NULL
             """)
         guard !rows.isEmpty else { return }
         var text = ""
         text.reserveCapacity(rows.count * 128)
         for row in rows {
-            CopyText.appendRow(try columns.indices.map { try row.decode(String?.self, at: $0) }, to: &text)
+            guard let values = stagedValues[try row.decode(Int.self, at: 0)] else {
+                throw IngestFailure("a pending row of \(self.table) was not staged by this batch")
+            }
+            var next = 1
+            CopyText.appendRow(try columns.map { column in
+                if let index = staged[column] { return values[index] }
+                defer { next += 1 }
+                return try row.decode(String?.self, at: next)
+            }, to: &text)
         }
         let stored = try connection.copyIn("COPY \(table) (\(columns.joined(separator: ", "))) FROM STDIN", chunks: [Array(text.utf8)])
         guard stored == rows.count else { throw IngestFailure("COPY into \(table) stored \(stored) of \(rows.count) rows") }
@@ -190,10 +206,7 @@ final class Stage {
     func dedupe(key: String, where condition: String = "true", compared: [String] = [], keep order: String = "s.line DESC",
                 duplicates: Duplicates) throws {
         // Most batches have no duplicates: one scan finds that out.
-        let any = try connection.query("""
-            SELECT EXISTS (SELECT 1 FROM \(table) s WHERE s.outcome IS NULL AND (\(condition)) GROUP BY \(key) HAVING count(*) > 1)
-            """)[0].decode(Bool.self, at: 0)
-        guard any else { return }
+        guard try hasDuplicates([(key: key, condition: condition)]) else { return }
         let kept = """
             WITH kept AS (
                 SELECT DISTINCT ON (\(key)) s.line, \(key) AS key FROM {stage} s

@@ -21,10 +21,10 @@ public struct IngestBatchHandler: MessageHandler {
         let connection = context.connection
         let loader = Self.loader(for: batch.source)
         let counts = try IngestApply.apply(rows: batch.rows, columns: batch.columns, preRejected: batch.rejected,
-                                           loader: loader, on: connection) { stage in
+                                           loader: loader, on: connection) { counts, stage in
             // The same transaction records the batch in its load, so a redelivered batch
             // (found in the inbox) is counted once, and a batch rolled back is not counted.
-            try Self.record(batch, counts: try stage.counts(), stage: stage, context: context)
+            try Self.record(batch, counts: counts, stage: stage, context: context)
         }
         // Replies are not mandatory: a loader that has gone (it timed out, or was stopped) has
         // no reply queue any more, and the report is stored and announced all the same.
@@ -49,7 +49,8 @@ public struct IngestBatchHandler: MessageHandler {
 
     /// Adds the batch to its load (`ingest_loads`, `ingest_rejects`); if it was the load's
     /// last outstanding batch, finishes the load and publishes its report.
-    private static func record(_ batch: IngestBatch, counts: IngestCounts, stage: Stage, context: HandlerContext) throws -> IngestCounts {
+    /// `stage` is nil for a batch stored by the fast path (no rejects).
+    private static func record(_ batch: IngestBatch, counts: IngestCounts, stage: Stage?, context: HandlerContext) throws -> IngestCounts {
         let connection = context.connection
         // The row lock on the load's row orders concurrent batches of one load: exactly one
         // transaction sees batches_done reach batches_total.
@@ -63,7 +64,7 @@ public struct IngestBatchHandler: MessageHandler {
             RETURNING batches_done, batches_total
             """, [batch.loadID, batch.source.rawValue, batch.file, batch.isLast ? batch.batchNumber : nil,
                   counts.read, counts.inserted, counts.updated, counts.unchanged, counts.rejected], prepared: true)[0]
-        try stage.run("""
+        try stage?.run("""
             INSERT INTO ingest_rejects (load_id, line, field, reason)
             SELECT $1, line, reject_field, reject_reason FROM {stage} WHERE outcome = 'rejected'
             """, [batch.loadID])
@@ -116,11 +117,13 @@ public struct IngestBatchHandler: MessageHandler {
 /// The path every row takes, from a file's batch or a single message: validate in Swift,
 /// stage with COPY, merge in SQL.
 enum IngestApply {
-    /// Validates and merges `rows`; `finish` runs in the same transaction with the staged
-    /// outcomes still readable (they vanish at commit) and returns the counts.
+    /// Validates and merges `rows`; `finish` runs in the same transaction with the batch's
+    /// counts and its staged outcomes still readable (they vanish at commit), or no stage when
+    /// the batch was stored by the loader's fast path (every row inserted), and returns the
+    /// counts.
     static func apply(rows: [IngestBatch.Row], columns header: [String], preRejected: [IngestCompleted.Rejection],
                       loader: any SourceLoader, on connection: PostgresConnection,
-                      finish: (Stage) throws -> IngestCounts) throws -> IngestCounts {
+                      finish: (IngestCounts, Stage?) throws -> IngestCounts) throws -> IngestCounts {
         let names = loader.source.normalizedHeader(header)
         let columns = Columns(names)
         let missing = loader.source.requiredColumns.filter { columns.position[$0] == nil }
@@ -140,11 +143,15 @@ enum IngestApply {
             }
         }
         do {
+            let valid = entries.compactMap { if case .values(let values) = $0.entry { values } else { nil } }
+            if !valid.isEmpty, valid.count == entries.count, try loader.storeIfAllNew(valid, on: connection) {
+                return try finish(IngestCounts(read: valid.count, inserted: valid.count, updated: 0, unchanged: 0, rejected: 0), nil)
+            }
             let stage = try Stage(for: loader, on: connection)
             try stage.fill(entries)
             try loader.merge(stage)
             try stage.settleDuplicates()
-            return try finish(stage)
+            return try finish(try stage.counts(), stage)
         } catch let error as PostgresError where error.code == .uniqueViolation {
             // Another batch stored the same thing between this batch's lookups and its
             // writes. Running the batch again finds it stored and merges into it.

@@ -19,11 +19,18 @@ protocol SourceLoader: Sendable {
     /// updated or unchanged, writing what it accepts. Set-based: a handful of statements per
     /// batch, whatever its size.
     func merge(_ stage: Stage) throws
+    /// The fast path of a first load: stores a batch whose rows are all valid, all new and all
+    /// distinct with one COPY straight into the source's table, without the staging table
+    /// and the merge. Returns false, having written nothing, for any other batch; that batch
+    /// takes the staged path, which classifies every row.
+    func storeIfAllNew(_ rows: [[String?]], on connection: PostgresConnection) throws -> Bool
 }
 
 extension SourceLoader {
     var workColumns: [(name: String, type: String)] { [] }
     var stageIndexes: [String] { [] }
+    /// Small sources always take the staged path.
+    func storeIfAllNew(_ rows: [[String?]], on connection: PostgresConnection) throws -> Bool { false }
 }
 
 /// A batch's rows in a temporary table, each with its outcome: `line`, the staged columns,
@@ -72,7 +79,7 @@ final class Stage {
         let nulls = [String?](repeating: nil, count: staged.count)
         let copy = "COPY \(table) (line, \(staged.joined(separator: ", ")), outcome, reject_field, reject_reason) FROM STDIN"
         try connection.copyIn(copy) { writer in
-            var buffer = ""
+            var buffer: [UInt8] = []
             buffer.reserveCapacity(64 * 1024)
             for (line, entry) in entries {
                 let values: [String?]
@@ -83,7 +90,7 @@ final class Stage {
                 case .rejected(let rejection): values = nulls + ["rejected", rejection.field, rejection.reason]
                 }
                 CopyText.appendRow([String(line)] + values, to: &buffer)
-                if buffer.utf8.count >= 60 * 1024 {
+                if buffer.count >= 60 * 1024 {
                     try writer.write(buffer)
                     buffer.removeAll(keepingCapacity: true)
                 }
@@ -113,7 +120,13 @@ final class Stage {
     /// millions (contacts) look each staged row up through an index. Without this the planner,
     /// whose statistics of a table being loaded lag behind it, may hash the whole table for
     /// every batch, and a load slows down as the table grows.
+    @discardableResult
     func withIndexLookups<T>(_ body: () throws -> T) throws -> T {
+        try Self.withIndexLookups(on: connection, body)
+    }
+
+    @discardableResult
+    static func withIndexLookups<T>(on connection: PostgresConnection, _ body: () throws -> T) throws -> T {
         try connection.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
         let result = try body()
         try connection.execute("SELECT set_config('enable_hashjoin', 'on', true), set_config('enable_mergejoin', 'on', true)")
@@ -166,7 +179,7 @@ final class Stage {
             SELECT \((["s.line"] + resolved.map { "s.\($0)::text" }).joined(separator: ", ")) FROM \(self.table) s WHERE s.outcome IS NULL
             """)
         guard !rows.isEmpty else { return }
-        var text = ""
+        var text: [UInt8] = []
         text.reserveCapacity(rows.count * 128)
         for row in rows {
             guard let values = stagedValues[try row.decode(Int.self, at: 0)] else {
@@ -179,7 +192,7 @@ final class Stage {
                 return try row.decode(String?.self, at: next)
             }, to: &text)
         }
-        let stored = try connection.copyIn("COPY \(table) (\(columns.joined(separator: ", "))) FROM STDIN", chunks: [Array(text.utf8)])
+        let stored = try connection.copyIn("COPY \(table) (\(columns.joined(separator: ", "))) FROM STDIN", chunks: [text])
         guard stored == rows.count else { throw IngestFailure("COPY into \(table) stored \(stored) of \(rows.count) rows") }
         // Exactly the pending rows were stored: they are the inserted ones, and nothing after
         // this in the merge may change them (`counts` relies on it).
@@ -285,31 +298,40 @@ struct IngestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// PostgreSQL's COPY text format: backslash, tab, newline and carriage return escaped.
+/// PostgreSQL's COPY text format: backslash, tab, newline and carriage return escaped. Rows
+/// are written as UTF-8 bytes, the form they are sent in.
 enum CopyText {
-    static func append(_ value: String, to buffer: inout String) {
-        guard value.utf8.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
-            buffer += value
-            return
-        }
-        for character in value.unicodeScalars {
-            switch character {
-            case "\\": buffer += "\\\\"
-            case "\t": buffer += "\\t"
-            case "\n": buffer += "\\n"
-            case "\r": buffer += "\\r"
-            default: buffer.unicodeScalars.append(character)
+    static func append(_ value: String, to buffer: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { bytes in
+            guard bytes.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
+                buffer.append(contentsOf: bytes)   // the usual value: nothing to escape, one copy
+                return
+            }
+            for byte in bytes {
+                switch byte {
+                case 0x5C: buffer.append(contentsOf: [0x5C, 0x5C])
+                case 0x09: buffer.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+                case 0x0A: buffer.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+                case 0x0D: buffer.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+                default: buffer.append(byte)
+                }
             }
         }
     }
 
     /// One row: the values tab-separated, NULL as `\N`, ended by a line break.
-    static func appendRow(_ values: [String?], to buffer: inout String) {
+    static func appendRow(_ values: [String?], to buffer: inout [UInt8]) {
         for (index, value) in values.enumerated() {
-            if index > 0 { buffer += "\t" }
-            if let value { append(value, to: &buffer) } else { buffer += "\\N" }
+            if index > 0 { buffer.append(0x09) }
+            if let value {
+                append(value, to: &buffer)
+            } else {
+                buffer.append(0x5C)
+                buffer.append(UInt8(ascii: "N"))
+            }
         }
-        buffer += "\n"
+        buffer.append(0x0A)
     }
 
     /// A text[] literal for COPY (array syntax first, then COPY's own escaping on top).

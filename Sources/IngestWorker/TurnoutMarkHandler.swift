@@ -16,9 +16,8 @@ public struct TurnoutMarkHandler: MessageHandler {
                       mark.serialNumber.map(String.init) ?? "", mark.stateCode ?? "", mark.votedAt.formatted(.iso8601)]
         let loader = TurnoutMarkLoader(markSource: String(mark.source.prefix(200)))
         _ = try IngestApply.apply(rows: [IngestBatch.Row(line: 1, values: values)], columns: Self.columns, preRejected: [],
-                                  loader: loader, on: context.connection) { stage in
-            let counts = try stage.counts()
-            if counts.rejected > 0,
+                                  loader: loader, on: context.connection) { counts, stage in
+            if counts.rejected > 0, let stage,
                let row = try context.connection.query("SELECT reject_field, reject_reason FROM \(stage.table) LIMIT 1").first {
                 // Rolls back: nothing of the mark is stored.
                 throw HandlerError.permanent("\(try row.decode(String.self, at: 0)): \(try row.decode(String.self, at: 1))")

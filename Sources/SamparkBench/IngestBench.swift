@@ -1,5 +1,7 @@
 import Foundation
+import SamparkAMQP
 import SamparkPostgres
+import SamparkRuntime
 import SamparkSchema
 
 /// End-to-end ingest beside its floor: a voters file as operators bring it (phones written
@@ -59,6 +61,13 @@ struct IngestBench {
         environment["SAMPARK_HTTP_PORT"] = "0"
         environment["SAMPARK_LOG_LEVEL"] = "warning"
         _ = runProgram(binaries.appendingPathComponent("sampark").path, ["topology"], environment: environment)
+        // Batches an interrupted run left behind would be applied to this run's database.
+        let amqp = try await AMQPConnection.connect(try AMQPConfiguration(url: amqpURL))
+        let queue = Topology.ingestBatches
+        for name in [queue.name, queue.deadQueue] + (1...RetryPolicy.default.delays.count).map({ RetryPolicy.delayQueue(for: queue.name, retry: $0) }) {
+            try await amqp.purgeQueue(name)
+        }
+        await amqp.close()
         let workers = try (1...2).map { _ in
             let process = Process()
             process.executableURL = binaries.appendingPathComponent("ingest-worker")

@@ -59,21 +59,50 @@ public struct CSVReader {
     }
 
     private mutating func feed(_ bytes: some Sequence<UInt8>, into rows: inout [Row]) throws(Failure) {
-        for byte in bytes {
-            if atStart {
-                atStart = false
-                if byte == 0xEF { bomSeen = 1; continue }
+        // One copy into an array (a memcpy for a String's UTF-8 or an array slice), so runs of
+        // plain field bytes can be copied whole rather than stepped through one by one.
+        let buffer = Array(bytes)
+        let quote: UInt8 = 0x22, comma: UInt8 = 0x2C, lf: UInt8 = 0x0A, cr: UInt8 = 0x0D
+        var index = 0
+        while index < buffer.count {
+            if !atStart && bomSeen == 0 && !pendingCR && (state == .unquoted || state == .quoted) {
+                // The bytes up to the next one that can end the field (or, quoted, the quote or
+                // a line break, which is counted) are the field's.
+                let quoted = state == .quoted
+                var end = index
+                while end < buffer.count {
+                    let byte = buffer[end]
+                    if byte == quote || byte == lf || (!quoted && (byte == comma || byte == cr)) { break }
+                    end += 1
+                }
+                if end > index {
+                    guard field.count + (end - index) <= maximumFieldBytes else {
+                        throw Failure(line: rowLine, reason: "a field is longer than \(maximumFieldBytes) bytes (is a closing quote missing?)")
+                    }
+                    field.append(contentsOf: buffer[index..<end])
+                    index = end
+                    continue
+                }
             }
-            if bomSeen > 0 {
-                // Skip EF BB BF; anything else is data after all.
-                if bomSeen == 1 && byte == 0xBB { bomSeen = 2; continue }
-                if bomSeen == 2 && byte == 0xBF { bomSeen = 0; continue }
-                let partial: [UInt8] = bomSeen == 1 ? [0xEF] : [0xEF, 0xBB]
-                bomSeen = 0
-                for b in partial { try consume(b, into: &rows) }
-            }
-            try consume(byte, into: &rows)
+            try step(buffer[index], into: &rows)
+            index += 1
         }
+    }
+
+    private mutating func step(_ byte: UInt8, into rows: inout [Row]) throws(Failure) {
+        if atStart {
+            atStart = false
+            if byte == 0xEF { bomSeen = 1; return }
+        }
+        if bomSeen > 0 {
+            // Skip EF BB BF; anything else is data after all.
+            if bomSeen == 1 && byte == 0xBB { bomSeen = 2; return }
+            if bomSeen == 2 && byte == 0xBF { bomSeen = 0; return }
+            let partial: [UInt8] = bomSeen == 1 ? [0xEF] : [0xEF, 0xBB]
+            bomSeen = 0
+            for b in partial { try consume(b, into: &rows) }
+        }
+        try consume(byte, into: &rows)
     }
 
     private var bomSeen = 0

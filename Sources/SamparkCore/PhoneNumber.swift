@@ -26,42 +26,45 @@ public enum PhoneNumber {
     /// landline (`0771-2345678`, `+91 80 23456789`); otherwise ten digits starting 6-9 are a
     /// mobile and 1-5 a landline.
     public static func parse(_ text: String) -> (number: String, kind: Kind)? {
-        var digits: [Character] = []
+        var digits: [UInt8] = []
+        digits.reserveCapacity(16)
         var groups: [Int] = [0]     // digits per group, groups split by separators
         var sawPlus = false
-        // Scalar by scalar, ASCII only: a digit with a combining mark is not a digit.
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "0"..."9":
-                digits.append(Character(scalar))
+        // Byte by byte, ASCII only: a digit with a combining mark (non-ASCII) is not a digit.
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                digits.append(byte)
                 groups[groups.count - 1] += 1
-            case "+" where digits.isEmpty && !sawPlus: sawPlus = true
-            case " ", "-", ".", "(", ")", "\t": if groups.last != 0 { groups.append(0) }
+            case UInt8(ascii: "+") where digits.isEmpty && !sawPlus: sawPlus = true
+            case UInt8(ascii: " "), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "\t"):
+                if groups.last != 0 { groups.append(0) }
             default: return nil
             }
         }
         if groups.last == 0 { groups.removeLast() }
+        let nine = UInt8(ascii: "9"), one = UInt8(ascii: "1"), zero = UInt8(ascii: "0")
         var number = digits[...]
         var prefix = 0
         if sawPlus {
-            guard number.starts(with: "91") else { return nil }
+            guard number.starts(with: [nine, one]) else { return nil }
             prefix = 2
-        } else if number.count == 14 && number.starts(with: "0091") {
+        } else if number.count == 14 && number.starts(with: [zero, zero, nine, one]) {
             prefix = 4
-        } else if number.count == 12 && number.starts(with: "91") {
+        } else if number.count == 12 && number.starts(with: [nine, one]) {
             prefix = 2
-        } else if number.count == 11 && number.first == "0" {
+        } else if number.count == 11 && number.first == zero {
             prefix = 1
         }
         number = number.dropFirst(prefix)
-        guard number.count == 10, let first = number.first, "1"..."9" ~= first else { return nil }
+        guard number.count == 10, let first = number.first, one...nine ~= first else { return nil }
         // The groups after the prefix: a country code written as its own group goes whole.
         var national = groups
         if prefix > 0, let head = national.first {
             if head == prefix { national.removeFirst() } else { national[0] -= prefix }
         }
         let stdCode = national.count == 2 && (2...4).contains(national[0]) && (6...8).contains(national[1])
-        let kind: Kind = stdCode || !("6"..."9" ~= first) ? .landline : .mobile
-        return ("+91" + String(number), kind)
+        let kind: Kind = stdCode || !(UInt8(ascii: "6")...nine ~= first) ? .landline : .mobile
+        return ("+91" + String(decoding: number, as: UTF8.self), kind)
     }
 }

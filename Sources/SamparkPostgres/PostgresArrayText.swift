@@ -71,9 +71,13 @@ public enum PostgresArrayText {
                 continue
             }
             output += "\""
-            for character in element.unicodeScalars {
-                if character == "\\" || character == "\"" { output.unicodeScalars.append("\\") }
-                output.unicodeScalars.append(character)
+            if element.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") }) {
+                for character in element.unicodeScalars {
+                    if character == "\\" || character == "\"" { output.unicodeScalars.append("\\") }
+                    output.unicodeScalars.append(character)
+                }
+            } else {
+                output += element   // the usual element: nothing to escape, one copy
             }
             output += "\""
         }

@@ -227,13 +227,15 @@ struct EncodedBinds {
                 offsets.append(nil)
                 continue
             }
+            // Text-format parameters are C strings; PostgreSQL text cannot hold NUL anyway.
+            if text.utf8.contains(0) {
+                throw PostgresError(kind: .encoding, message: "parameter $\(position + 1) contains a NUL character, which PostgreSQL text cannot store")
+            }
             offsets.append(buffer.count)
-            for byte in text.utf8 {
-                // Text-format parameters are C strings; PostgreSQL text cannot hold NUL anyway.
-                guard byte != 0 else {
-                    throw PostgresError(kind: .encoding, message: "parameter $\(position + 1) contains a NUL character, which PostgreSQL text cannot store")
-                }
-                buffer.append(CChar(bitPattern: byte))
+            // One copy of the whole value (a bound array can be hundreds of kilobytes).
+            var utf8 = text
+            utf8.withUTF8 { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { buffer.append(contentsOf: $0) }
             }
             buffer.append(0)
         }

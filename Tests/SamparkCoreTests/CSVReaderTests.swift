@@ -16,6 +16,41 @@ import Testing
         return rows
     }
 
+    /// Runs of plain bytes are copied whole: any input, from an array or any other sequence, cut
+    /// into chunks of any size, reads the same rows.
+    @Test(arguments: [
+        "\u{FEFF}name,phone\r\n\"Sahu, Asha\",98270\r\n\n\"say \"\"hi\"\"\",\"two\nlines\"\r\nlast,row",
+        "a,b\n\"\",\"\"\nx\"y,z\n,,\n\"\r\",end\n",
+        "आशा,साहू\r\nmid\"quote,\"q\"\"\"\n",
+    ])
+    func anyInputInAnyChunksReadsTheSame(_ text: String) throws {
+        let expected = try read(text)
+        #expect(!expected.isEmpty)
+        let bytes = Array(text.utf8)
+        for chunk in [1, 2, 3, 7, bytes.count] {
+            var contiguous = CSVReader(), other = CSVReader()
+            var viaContiguous: [CSVReader.Row] = [], viaOther: [CSVReader.Row] = []
+            for start in stride(from: 0, to: bytes.count, by: chunk) {
+                let piece = bytes[start..<min(bytes.count, start + chunk)]
+                viaContiguous += try contiguous.feed(piece)
+                viaOther += try other.feed(piece.lazy.map { $0 })   // not contiguous
+            }
+            viaContiguous += try contiguous.finish()
+            viaOther += try other.finish()
+            #expect(viaContiguous == expected, "chunks of \(chunk)")
+            #expect(viaOther == expected, "chunks of \(chunk), from a lazy sequence")
+        }
+    }
+
+    /// A message's rows arrive as one big String (IngestBatch's `rows_csv`).
+    @Test func aLargeStringReadsWhole() throws {
+        let text = (1...5000).map { "\"Voter \($0), Family\",98270\($0),B-1,\"say \"\"hi\"\"\"\n" }.joined()
+        var reader = CSVReader(maximumFieldBytes: Int.max)
+        let rows = try reader.feed(text.utf8) + reader.finish()
+        #expect(rows.count == 5000)
+        #expect(rows.last?.fields == ["Voter 5000, Family", "982705000", "B-1", "say \"hi\""])
+    }
+
     @Test func plainRowsWithLineNumbers() throws {
         let rows = try read("a,b,c\n1,2,3\n4,5,6\n")
         #expect(rows.map(\.fields) == [["a", "b", "c"], ["1", "2", "3"], ["4", "5", "6"]])

@@ -23,5 +23,10 @@ import Testing
                                 columns: ["name", "phone"], rows: [.init(line: 2, values: ["A, \"B\"", "1"]), .init(line: 5, values: ["C\nD", ""])])
         let decoded = try MessageCoding.decode(IngestBatch.self, from: try MessageCoding.encode(batch))
         #expect(decoded == batch)
+
+        // A batch of thousands of rows: its CSV text is one String of hundreds of kilobytes.
+        let big = IngestBatch(loadID: "l", source: .contacts, file: "f.csv", batchNumber: 2, isLast: false, columns: ["name", "phone", "booth_code"],
+                              rows: (1...5000).map { .init(line: $0 + 1, values: ["Voter \($0), \"Family\"", "98270\($0)", "आशा"]) })
+        #expect(try MessageCoding.decode(IngestBatch.self, from: try MessageCoding.encode(big)) == big)
     }
 }

@@ -21,6 +21,10 @@ struct ContactLoader: SourceLoader {
     static let stored = ["name", "phone", "phone_kind", "booth_id", "gender", "age", "language", "epic",
                          "ac_number", "part_number", "serial_number", "house_number", "schemes"]
 
+    private static func isASCIILetter(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+    }
+
     func validate(_ fields: Fields) throws(RowRejection) -> [String?] {
         let name = try fields.required("name")
         let phone = try fields.phone("phone")
@@ -37,14 +41,16 @@ struct ContactLoader: SourceLoader {
         let age = try fields.integer("age", in: 18...120)
         var language: String?
         if let text = try fields.optional("language") {
-            guard text.count <= 8, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0 == "-") }) else {
+            guard text.utf8.count <= 8, text.utf8.allSatisfy({ Self.isASCIILetter($0) || $0 == UInt8(ascii: "-") }) else {
                 throw RowRejection("language", "is not a language code such as hi, en or mr")
             }
             language = text.lowercased()
         }
         var epic: String?
         if let text = try fields.optional("epic") {
-            guard text.count <= 20, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "/") }) else {
+            guard text.utf8.count <= 20, text.utf8.allSatisfy({
+                Self.isASCIILetter($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "/")
+            }) else {
                 throw RowRejection("epic", "is not an EPIC id (letters, digits and '/', at most 20)")
             }
             epic = text.uppercased()
@@ -60,6 +66,67 @@ struct ContactLoader: SourceLoader {
         return [name, phone.number, phone.kind.rawValue, booth, gender, age.map(String.init), language, epic,
                 ac.map(String.init), part.map(String.init), serial.map(String.init), try fields.optional("house_number"),
                 CopyText.array(try fields.list("schemes"))]
+    }
+
+    /// A first load of a roll is all new voters: each batch goes straight into `contacts` with
+    /// one COPY once a few index lookups show that none of its voters is stored, none repeats
+    /// within the batch, and every booth is known. PostgreSQL's unique indexes still guard
+    /// the COPY: a voter another batch stored meanwhile fails it, and the batch is retried
+    /// down the staged path, which merges it.
+    func storeIfAllNew(_ rows: [[String?]], on connection: PostgresConnection) throws -> Bool {
+        // Positions in `validate`'s values.
+        let name = 0, phone = 1, booth = 3, epic = 7, ac = 8, part = 9, serial = 10
+
+        let codes = Array(Set(rows.map { $0[booth] ?? "" }))
+        var units: [String: (id: String, state: String)] = [:]
+        for unit in try connection.query("SELECT code, id, state_id FROM org_units WHERE code = ANY($1)", [codes]) {
+            units[try unit.decode(String.self, at: 0)] = (String(try unit.decode(Int.self, at: 1)), String(try unit.decode(Int.self, at: 2)))
+        }
+        guard units.count == codes.count else { return false }  // an unknown booth: a reject to report
+
+        // The three identities of `merge`, each once within the batch.
+        // (Keys joined with NUL, which no value holds.)
+        var epics = Set<String>(), rolls = Set<String>(), unrolled = Set<String>()
+        var roll: (state: [String], ac: [String], part: [String], serial: [String]) = ([], [], [], [])
+        var plain: (phone: [String], name: [String], booth: [String]) = ([], [], [])
+        for row in rows {
+            let unit = units[row[booth]!]!
+            if let id = row[epic], !epics.insert(id).inserted { return false }
+            if let number = row[ac] {
+                guard rolls.insert("\(unit.state)\0\(number)\0\(row[part]!)\0\(row[serial]!)").inserted else { return false }
+                roll.state.append(unit.state); roll.ac.append(number); roll.part.append(row[part]!); roll.serial.append(row[serial]!)
+            } else if row[epic] == nil {
+                guard unrolled.insert("\(row[phone]!)\0\(row[name]!)\0\(unit.id)").inserted else { return false }
+                plain.phone.append(row[phone]!); plain.name.append(row[name]!); plain.booth.append(unit.id)
+            }
+        }
+        let stored = try Stage.withIndexLookups(on: connection) {
+            try connection.query("""
+                SELECT EXISTS (SELECT 1 FROM contacts c WHERE c.epic = ANY($1::text[]))
+                    OR EXISTS (SELECT 1 FROM unnest($2::bigint[], $3::integer[], $4::integer[], $5::integer[]) AS k(state_id, ac, part, serial)
+                               JOIN contacts c ON (c.ac_number, c.part_number, c.serial_number, c.state_id) = (k.ac, k.part, k.serial, k.state_id)
+                               WHERE c.ac_number IS NOT NULL)
+                    OR EXISTS (SELECT 1 FROM unnest($6::text[], $7::text[], $8::bigint[]) AS k(phone, name, booth_id)
+                               JOIN contacts c ON (c.phone, c.name, c.booth_id) = (k.phone, k.name, k.booth_id)
+                               WHERE c.epic IS NULL AND c.ac_number IS NULL)
+                """, [Array(epics), roll.state, roll.ac, roll.part, roll.serial, plain.phone, plain.name, plain.booth])[0]
+                .decode(Bool.self, at: 0)
+        }
+        guard !stored else { return false }
+
+        // `validate`'s values are in `stored` order, with the booth's code where its id goes.
+        var text: [UInt8] = []
+        text.reserveCapacity(rows.count * 160)
+        for var row in rows {
+            let unit = units[row[booth]!]!
+            row[booth] = unit.id
+            row.append(unit.state)
+            CopyText.appendRow(row, to: &text)
+        }
+        let copied = try connection.copyIn("COPY contacts (\((Self.stored + ["state_id"]).joined(separator: ", "))) FROM STDIN",
+                                           chunks: [text])
+        guard copied == rows.count else { throw IngestFailure("COPY into contacts stored \(copied) of \(rows.count) rows") }
+        return true
     }
 
     func merge(_ stage: Stage) throws {

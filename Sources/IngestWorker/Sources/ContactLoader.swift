@@ -77,10 +77,13 @@ struct ContactLoader: SourceLoader {
         // Positions in `validate`'s values.
         let name = 0, phone = 1, booth = 3, epic = 7, ac = 8, part = 9, serial = 10
 
-        let codes = Array(Set(rows.map { $0[booth] ?? "" }))
-        var units: [String: (id: String, state: String)] = [:]
-        for unit in try connection.query("SELECT code, id, state_id FROM org_units WHERE code = ANY($1)", [codes]) {
-            units[try unit.decode(String.self, at: 0)] = (String(try unit.decode(Int.self, at: 1)), String(try unit.decode(Int.self, at: 2)))
+        // Codes are keyed by their bytes, as PostgreSQL compares them: Swift's String equality
+        // would take two Unicode forms of one code (É, or E and a combining accent) for one.
+        let codes = Set(rows.map { Array(($0[booth] ?? "").utf8) })
+        var units: [[UInt8]: (id: String, state: String)] = [:]
+        for unit in try connection.query("SELECT code, id, state_id FROM org_units WHERE code = ANY($1)",
+                                         [codes.map { String(decoding: $0, as: UTF8.self) }]) {
+            units[Array(try unit.decode(String.self, at: 0).utf8)] = (String(try unit.decode(Int.self, at: 1)), String(try unit.decode(Int.self, at: 2)))
         }
         guard units.count == codes.count else { return false }  // an unknown booth: a reject to report
 
@@ -90,7 +93,7 @@ struct ContactLoader: SourceLoader {
         var roll: (state: [String], ac: [String], part: [String], serial: [String]) = ([], [], [], [])
         var plain: (phone: [String], name: [String], booth: [String]) = ([], [], [])
         for row in rows {
-            let unit = units[row[booth]!]!
+            let unit = units[Array(row[booth]!.utf8)]!
             if let id = row[epic], !epics.insert(id).inserted { return false }
             if let number = row[ac] {
                 guard rolls.insert("\(unit.state)\0\(number)\0\(row[part]!)\0\(row[serial]!)").inserted else { return false }
@@ -118,7 +121,7 @@ struct ContactLoader: SourceLoader {
         var text: [UInt8] = []
         text.reserveCapacity(rows.count * 160)
         for var row in rows {
-            let unit = units[row[booth]!]!
+            let unit = units[Array(row[booth]!.utf8)]!
             row[booth] = unit.id
             row.append(unit.state)
             CopyText.appendRow(row, to: &text)

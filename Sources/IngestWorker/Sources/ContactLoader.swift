@@ -9,7 +9,8 @@ import SamparkPostgres
 /// already stored merges into it; household members sharing a phone stay distinct rows.
 struct ContactLoader: SourceLoader {
     let source = IngestSource.contacts
-    let stagedColumns: [(name: String, type: String)] = [
+    var stagedColumns: [(name: String, type: String)] { Self.columns }
+    private static let columns: [(name: String, type: String)] = [
         ("name", "text"), ("phone", "text"), ("phone_kind", "text"), ("booth_code", "text"), ("gender", "text"),
         ("age", "smallint"), ("language", "text"), ("epic", "text"), ("ac_number", "integer"), ("part_number", "integer"),
         ("serial_number", "integer"), ("house_number", "text"), ("schemes", "text[]"),
@@ -74,8 +75,10 @@ struct ContactLoader: SourceLoader {
     /// the COPY: a voter another batch stored meanwhile fails it, and the batch is retried
     /// down the staged path, which merges it.
     func storeIfAllNew(_ rows: [[String?]], on connection: PostgresConnection) throws -> Bool {
-        // Positions in `validate`'s values.
-        let name = 0, phone = 1, booth = 3, epic = 7, ac = 8, part = 9, serial = 10
+        // Positions in `validate`'s values (the staged columns' order).
+        func position(_ column: String) -> Int { Self.columns.firstIndex { $0.name == column }! }
+        let name = position("name"), phone = position("phone"), booth = position("booth_code"), epic = position("epic"),
+            ac = position("ac_number"), part = position("part_number"), serial = position("serial_number")
 
         // Codes are keyed by their bytes, as PostgreSQL compares them: Swift's String equality
         // would take two Unicode forms of one code (É, or E and a combining accent) for one.
@@ -85,15 +88,16 @@ struct ContactLoader: SourceLoader {
                                          [codes.map { String(decoding: $0, as: UTF8.self) }]) {
             units[Array(try unit.decode(String.self, at: 0).utf8)] = (String(try unit.decode(Int.self, at: 1)), String(try unit.decode(Int.self, at: 2)))
         }
-        guard units.count == codes.count else { return false }  // an unknown booth: a reject to report
+        // Each row's booth, found once for the checks and the COPY.
+        let placed = rows.compactMap { units[Array(($0[booth] ?? "").utf8)] }
+        guard placed.count == rows.count else { return false }  // an unknown booth: a reject to report
 
         // The three identities of `merge`, each once within the batch.
         // (Keys joined with NUL, which no value holds.)
         var epics = Set<String>(), rolls = Set<String>(), unrolled = Set<String>()
         var roll: (state: [String], ac: [String], part: [String], serial: [String]) = ([], [], [], [])
         var plain: (phone: [String], name: [String], booth: [String]) = ([], [], [])
-        for row in rows {
-            let unit = units[Array(row[booth]!.utf8)]!
+        for (row, unit) in zip(rows, placed) {
             if let id = row[epic], !epics.insert(id).inserted { return false }
             if let number = row[ac] {
                 guard rolls.insert("\(unit.state)\0\(number)\0\(row[part]!)\0\(row[serial]!)").inserted else { return false }
@@ -117,16 +121,16 @@ struct ContactLoader: SourceLoader {
         }
         guard !stored else { return false }
 
-        // `validate`'s values are in `stored` order, with the booth's code where its id goes.
+        // The staged values as they are, with the booth's id in place of its code, and its state.
+        let columns = Self.columns.map { $0.name == "booth_code" ? "booth_id" : $0.name } + ["state_id"]
         var text: [UInt8] = []
         text.reserveCapacity(rows.count * 160)
-        for var row in rows {
-            let unit = units[Array(row[booth]!.utf8)]!
+        for (var row, unit) in zip(rows, placed) {
             row[booth] = unit.id
             row.append(unit.state)
             CopyText.appendRow(row, to: &text)
         }
-        let copied = try connection.copyIn("COPY contacts (\((Self.stored + ["state_id"]).joined(separator: ", "))) FROM STDIN",
+        let copied = try connection.copyIn("COPY contacts (\(columns.joined(separator: ", "))) FROM STDIN",
                                            chunks: [text])
         guard copied == rows.count else { throw IngestFailure("COPY into contacts stored \(copied) of \(rows.count) rows") }
         return true

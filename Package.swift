@@ -131,7 +131,7 @@ let package = Package(
         .testTarget(name: "SamparkServerTests", dependencies: ["SamparkServer", "SamparkTestSupport"]),
         .testTarget(name: "SamparkSchemaTests", dependencies: ["SamparkSchema", "SamparkTestSupport"]),
         .testTarget(name: "WorkerHandlerTests",
-                    dependencies: ["DialerDispatcher", "IngestWorker", "SamparkRuntime", "SamparkSchema", "SamparkAMQP", "SamparkTestSupport",
+                    dependencies: ["DialerDispatcher", "IngestWorker", "ListBuilder", "SamparkRuntime", "SamparkSchema", "SamparkAMQP", "SamparkTestSupport",
                                    .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SamparkEndToEndTests", dependencies: ["SamparkPostgres", "SamparkTestSupport"]),
     ],

@@ -35,10 +35,12 @@ public struct ListReadyHandler: MessageHandler {
             """, [ready.listID], prepared: true)
         let offered = try context.connection.query("""
             UPDATE list_entries e SET state = 'offered', attempts = e.attempts + 1, offered_at = now()
-            FROM call_centres cc, contacts c, call_lists l, campaigns k
-            WHERE e.list_id = $1 AND e.state = 'pending' AND cc.id = e.centre_id AND c.id = e.contact_id
+            FROM call_centres cc, call_lists l, campaigns k
+            WHERE e.list_id = $1 AND e.state = 'pending' AND cc.id = e.centre_id
               AND l.id = e.list_id AND k.id = l.campaign_id
-            RETURNING e.id, e.phone, cc.code, c.name, c.language, k.kind, e.attempts
+            RETURNING e.id, e.phone, cc.code,
+                      coalesce((SELECT c.name FROM contacts c WHERE c.id = e.contact_id), (SELECT p.name FROM people p WHERE p.id = e.person_id)),
+                      (SELECT c.language FROM contacts c WHERE c.id = e.contact_id), k.kind, e.attempts
             """, [ready.listID], prepared: true)
         let expires = Date().addingTimeInterval(offerLifetime)
         for row in offered {

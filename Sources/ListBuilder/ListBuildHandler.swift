@@ -3,68 +3,222 @@ import SamparkCore
 import SamparkPostgres
 import SamparkRuntime
 
-/// Handles `list.build.v1`: stores the campaign, builds its call list in one set-based
-/// statement, and announces `list.ready.v1`.
+/// Handles `list.build.v2` (docs/lists.md): checks the request, finds or creates its campaign,
+/// checks every unit, level, scheme, election and material it names, builds the list in one
+/// set-based statement (`ListQuery`), and announces `list.ready.v2`, all in the runner's one
+/// transaction. So a list and its announcement appear together or not at all: a worker killed
+/// mid-build leaves nothing, and the redelivered request builds the list once.
 ///
-/// Today every kind of campaign draws the contacts of its scope's subtree; each phone is called
-/// once (household members share phones), opted-out numbers are left out, and each call goes
-/// to the centre whose region is the deepest one holding the contact's booth. The audiences
-/// particular to each kind (committees, weak booths, voters yet to vote) come with the list
-/// issue.
+/// A request id already built is answered with the list it built. A request that cannot be
+/// built throws `HandlerError.permanent` naming the field: the runner dead-letters it and
+/// sends the reason to its `reply_to` (`request.rejected.v1`).
 public struct ListBuildHandler: MessageHandler {
-    public init() {}
+    /// Memory for the build's sorts and hashes (one list of a million entries sorts and
+    /// hashes a few hundred MB); set for the build's transaction only.
+    let workMemory: String
+
+    public init(workMemory: String = "256MB") {
+        self.workMemory = workMemory
+    }
 
     public func handle(_ request: ListBuildRequest, context: HandlerContext) throws {
+        let spec = try ListSpec.check(request)
         let connection = context.connection
-        guard let scope = try connection.query("SELECT id, path::text FROM org_units WHERE code = $1", [request.scope], prepared: true).first else {
-            throw HandlerError.permanent("scope: no unit has the code in this request")
-        }
-        let scopeID = try scope.decode(Int64.self, at: 0), scopePath = try scope.decode(String.self, at: 1)
-        let campaignID = try connection.query("""
-            INSERT INTO campaigns (kind, name, scope_id, material_code) VALUES ($1, $2, $3, $4) RETURNING id
-            """, [request.kind.rawValue, request.campaignName, scopeID, request.material], prepared: true)[0].decode(Int64.self, at: 0)
-        let listID = try connection.query("INSERT INTO call_lists (campaign_id) VALUES ($1) RETURNING id",
-                                          [campaignID], prepared: true)[0].decode(Int64.self, at: 0)
+        let specJSON = PostgresJSONText(String(decoding: try MessageCoding.encode(request), as: UTF8.self))
 
-        // Contacts in scope → one per phone → not opted out → with a centre.
-        let counts = try connection.query("""
-            WITH in_scope AS (
-                SELECT c.id, c.phone, c.phone_kind, b.path FROM contacts c JOIN org_units b ON b.id = c.booth_id
-                WHERE b.path <@ $2::ltree
-            ), one_per_phone AS (
-                -- Landlines are kept in contacts but never called.
-                SELECT DISTINCT ON (phone) id, phone, path FROM in_scope WHERE phone_kind = 'mobile' ORDER BY phone, id
-            ), callable AS (
-                SELECT p.* FROM one_per_phone p WHERE NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = p.phone)
-            ), placed AS (
-                SELECT c.id, c.phone, centre.id AS centre_id FROM callable c
-                LEFT JOIN LATERAL (
-                    SELECT cc.id FROM call_centres cc JOIN call_centre_regions ccr ON ccr.centre_id = cc.id
-                    JOIN org_units r ON r.id = ccr.unit_id
-                    WHERE c.path <@ r.path ORDER BY nlevel(r.path) DESC, cc.id LIMIT 1
-                ) centre ON true
-            ), inserted AS (
-                INSERT INTO list_entries (list_id, contact_id, phone, centre_id)
-                SELECT $1, id, phone, centre_id FROM placed WHERE centre_id IS NOT NULL
-                RETURNING centre_id
-            )
-            SELECT (SELECT count(*) FROM in_scope WHERE phone_kind = 'mobile') - (SELECT count(*) FROM one_per_phone) AS duplicate,
-                   (SELECT count(*) FROM in_scope WHERE phone_kind <> 'mobile') AS landline,
-                   (SELECT count(*) FROM one_per_phone) - (SELECT count(*) FROM callable) AS opted_out,
-                   (SELECT count(*) FROM placed WHERE centre_id IS NULL) AS no_centre,
-                   (SELECT count(*) FROM inserted) AS entries
-            """, [listID, scopePath], prepared: true)[0]
-        let perCentre = try connection.query("""
-            SELECT cc.code, count(*) FROM list_entries e JOIN call_centres cc ON cc.id = e.centre_id
-            WHERE e.list_id = $1 GROUP BY cc.code ORDER BY cc.code
-            """, [listID], prepared: true).map { ListReady.Count(try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1)) }
-        let suppressed = try ["duplicate", "landline", "opted_out", "no_centre"].map { ListReady.Count($0, try counts.decode(Int.self, column: $0)) }
-            .filter { $0.count > 0 }
-        let ready = ListReady(listID: listID, campaignID: campaignID, kind: request.kind,
-                              entries: try counts.decode(Int.self, column: "entries"), suppressed: suppressed, centres: perCentre)
-        try context.publish(ready, exchange: Topology.listsExchange, routingKey: "list.ready")
-        if let replyTo = context.replyTo {
-            try context.publish(ready, exchange: "", routingKey: replyTo, messageID: "\(context.messageID)/reply")
+        if let built = try connection.query("""
+            SELECT id, spec = $2::jsonb, ready::text FROM call_lists WHERE request_id = $1
+            """, [request.requestID, specJSON], prepared: true).first {
+            guard try built.decode(Bool.self, at: 1) else {
+                throw fail("request_id", "was used for another request (list \(try built.decode(Int64.self, at: 0))); give this one a new id")
+            }
+            let ready = try MessageCoding.decode(ListReady.self, from: Array(try built.decode(String.self, at: 2).utf8))
+            try reply(ready, context: context)
+            return
         }
+
+        let campaign = try Campaign.findOrCreate(request, on: connection)
+        var resolved = try resolve(spec, campaign: campaign, on: connection)
+        guard let listID = try connection.query("""
+            INSERT INTO call_lists (campaign_id, request_id, scope_id, spec) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (request_id) DO NOTHING RETURNING id
+            """, [campaign.id, request.requestID, resolved.scopeID, specJSON], prepared: true).first?.decode(Int64.self, at: 0) else {
+            // Another worker built this request id meanwhile; the retry answers with its list.
+            throw HandlerError.transient("request \(request.requestID) was being built by another worker")
+        }
+        resolved.query.listID = listID
+
+        try connection.execute("SET LOCAL work_mem = '\(workMemory)'")
+        let query = ListQuery.build(spec, resolved.query)
+        let row = try connection.query(query.sql, query.binds)[0]
+        let order = ["landline", "opted_out", "wrong_number", "recently_called", "on_active_list", "household_cap",
+                     "over_committee_quota", "outside_material_scope", "no_centre"]
+        let suppressed = try counts(row, "suppressed").sorted { order.firstIndex(of: $0.name) ?? 99 < order.firstIndex(of: $1.name) ?? 99 }
+        let ready = ListReady(
+            requestID: request.requestID, listID: listID, campaignID: campaign.id, campaign: campaign.code, kind: spec.kind,
+            audience: try row.decode(Int.self, column: "audience"), entries: try row.decode(Int.self, column: "entries"),
+            suppressed: suppressed, centres: try counts(row, "centres"), uncovered: try counts(row, "uncovered"),
+            shortCommittees: spec.perCommittee == nil ? nil : try counts(row, "short"),
+            shortCommitteesTotal: spec.perCommittee == nil ? nil : try row.decode(Int.self, column: "short_total"),
+            hash: try row.decode(String.self, column: "hash"))
+        try connection.execute("""
+            UPDATE call_lists SET ready = $2::jsonb, entries = $3, hash = $4 WHERE id = $1
+            """, [listID, PostgresJSONText(String(decoding: try MessageCoding.encode(ready), as: UTF8.self)), ready.entries, ready.hash],
+            prepared: true)
+        try context.publish(ready, exchange: Topology.listsExchange, routingKey: "list.ready")
+        try reply(ready, context: context)
+    }
+
+    private func reply(_ ready: ListReady, context: HandlerContext) throws {
+        guard let replyTo = context.replyTo else { return }
+        // Not mandatory: a requester that stopped waiting has taken its reply queue with it.
+        try context.publish(ready, exchange: "", routingKey: replyTo, messageID: "\(context.messageID)/reply", mandatory: false)
+    }
+
+    /// A column holding `[[name, count], ...]` as JSON.
+    private func counts(_ row: PostgresRow, _ column: String) throws -> [ListReady.Count] {
+        let text = try row.decode(String.self, column: column)
+        return try JSONDecoder().decode([NamedCount].self, from: Data(text.utf8)).map { ListReady.Count($0.name, $0.count) }
+    }
+
+    private struct NamedCount: Decodable {
+        let name: String
+        let count: Int
+        init(from decoder: any Decoder) throws {
+            var pair = try decoder.unkeyedContainer()
+            name = try pair.decode(String.self)
+            count = try pair.decode(Int.self)
+        }
+    }
+
+    // MARK: What the request names, checked against the database
+
+    struct Resolution {
+        var scopeID: Int64
+        var query: ListQuery.Resolved
+    }
+
+    /// Turns codes into ids, and refuses a request naming anything the database does not hold.
+    func resolve(_ spec: ListSpec, campaign: Campaign, on connection: PostgresConnection) throws -> Resolution {
+        guard let scope = try connection.query("SELECT id, path::text FROM org_units WHERE code = $1", [spec.scope],
+                                               prepared: true).first else {
+            throw fail("audience.scope", "no unit has code \(Self.shown(spec.scope))")
+        }
+        var resolved = ListQuery.Resolved(listID: 0, campaignID: campaign.id, scopePath: try scope.decode(String.self, at: 1),
+                                          recallDays: campaign.recallDays, householdCap: campaign.householdCap,
+                                          material: campaign.material)
+        if spec.kind == .relay, campaign.material == nil {
+            throw fail("campaign.material", "is missing: a relay list carries the material to relay")
+        }
+        if let material = campaign.material,
+           try connection.query("SELECT 1 FROM materials WHERE code = $1 LIMIT 1", [material], prepared: true).isEmpty {
+            throw fail("campaign.material", "no material has code \(Self.shown(material))")
+        }
+        if !spec.levels.isEmpty, let unknown = try connection.query("""
+            SELECT l FROM unnest($1::text[]) AS l WHERE NOT EXISTS (SELECT 1 FROM org_units u WHERE u.level = l) LIMIT 1
+            """, [spec.levels], prepared: true).first {
+            throw fail("audience.levels", "no unit has level \(Self.shown(try unknown.decode(String.self, at: 0)))")
+        }
+        if !spec.schemes.isEmpty, let unknown = try connection.query("""
+            SELECT s FROM unnest($1::text[]) AS s WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.schemes @> ARRAY[s]) LIMIT 1
+            """, [spec.schemes], prepared: true).first {
+            throw fail("audience.schemes", "no contact benefits from scheme \(Self.shown(try unknown.decode(String.self, at: 0)))")
+        }
+        switch spec.kind {
+        case .weakBooth:
+            let election = spec.election ?? "", party = spec.party ?? ""
+            let found = try connection.query("""
+                SELECT EXISTS (SELECT 1 FROM booth_results WHERE election = $1),
+                       EXISTS (SELECT 1 FROM booth_results WHERE election = $1 AND party = $2)
+                """, [election, party], prepared: true)[0]
+            guard try found.decode(Bool.self, at: 0) else { throw fail("audience.election", "no booth result is of election \(Self.shown(election))") }
+            guard try found.decode(Bool.self, at: 1) else {
+                throw fail("audience.party", "no booth result of election \(Self.shown(election)) names party \(Self.shown(party))")
+            }
+        case .getOutTheVote:
+            if let election = spec.election,
+               try connection.query("SELECT 1 FROM poll_calendar WHERE election = $1 LIMIT 1", [election], prepared: true).isEmpty {
+                throw fail("audience.election", "the poll calendar has no election \(Self.shown(election))")
+            }
+            let polling = try connection.query("""
+                SELECT 1 FROM poll_calendar pc JOIN org_units u ON u.id = pc.constituency_id
+                WHERE pc.poll_date = $1::date AND ($2::text IS NULL OR pc.election = $2::text)
+                  AND (u.path <@ $3::ltree OR u.path @> $3::ltree) LIMIT 1
+                """, [spec.pollDate, spec.election, resolved.scopePath], prepared: true)
+            if polling.isEmpty {
+                throw fail("audience.poll_date", "no constituency in or above \(Self.shown(spec.scope)) polls on \(spec.pollDate ?? "")")
+            }
+        case .candidates where !spec.units.isEmpty:
+            let rows = try connection.query("""
+                SELECT c.code, u.id FROM unnest($1::text[]) AS c(code) LEFT JOIN org_units u ON u.code = c.code
+                """, [spec.units], prepared: true)
+            for row in rows {
+                guard let id = try row.decode(Int64?.self, at: 1) else {
+                    throw fail("audience.units", "no unit has code \(Self.shown(try row.decode(String.self, at: 0)))")
+                }
+                resolved.unitIDs.append(id)
+            }
+        default:
+            break
+        }
+        return Resolution(scopeID: try scope.decode(Int64.self, at: 0), query: resolved)
+    }
+
+    /// A code as a reason may show it: quoted when it looks like a code, withheld when it
+    /// does not (a phone number put where a code belongs must not reach a log).
+    static func shown(_ code: String) -> String {
+        code.count <= 60 && code.filter(\.isASCII).filter(\.isNumber).count < 7
+            ? "'\(code)'" : "(not shown: it does not look like a code)"
+    }
+}
+
+func fail(_ field: String, _ reason: String) -> HandlerError { .permanent("\(field): \(reason)") }
+
+/// A campaign as stored: the first request for a code creates it; later requests may name only
+/// the code, and whatever else they give must agree with what is stored.
+struct Campaign {
+    let id: Int64
+    let code: String
+    let kind: CampaignKind
+    let recallDays: Int
+    let householdCap: Int
+    let material: String?
+
+    static func findOrCreate(_ request: ListBuildRequest, on connection: PostgresConnection) throws -> Campaign {
+        let given = request.campaign
+        if let name = given.name {
+            try connection.execute("""
+                INSERT INTO campaigns (code, kind, name, recall_days, household_cap, material_code)
+                VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (code) DO NOTHING
+                """, [given.code, request.kind.rawValue, name, given.recallDays ?? 0, given.householdCap ?? 1, given.material],
+                prepared: true)
+        }
+        // Locked for the build: two lists of one campaign are built one after the other, so
+        // "already on an active list of the campaign" sees the other's entries.
+        guard let row = try connection.query("""
+            SELECT id, kind, name, recall_days, household_cap, material_code FROM campaigns WHERE code = $1 FOR UPDATE
+            """, [given.code], prepared: true).first else {
+            throw fail("campaign.code", "no campaign has code \(ListBuildHandler.shown(given.code)); give campaign.name to create it")
+        }
+        let stored = Campaign(id: try row.decode(Int64.self, at: 0), code: given.code,
+                              kind: CampaignKind(rawValue: try row.decode(String.self, at: 1)) ?? .relay,
+                              recallDays: try row.decode(Int.self, at: 3), householdCap: try row.decode(Int.self, at: 4),
+                              material: try row.decode(String?.self, at: 5))
+        let storedName = try row.decode(String.self, at: 2)
+        let what = "campaign \(ListBuildHandler.shown(given.code))"
+        guard stored.kind.rawValue == (try row.decode(String.self, at: 1)), stored.kind == request.kind else {
+            throw fail("kind", "\(what) is a \(try row.decode(String.self, at: 1)) campaign")
+        }
+        if let name = given.name, name != storedName { throw fail("campaign.name", "differs from the name \(what) has") }
+        if let days = given.recallDays, days != stored.recallDays {
+            throw fail("campaign.recall_days", "\(what) has \(stored.recallDays); a campaign's settings do not change")
+        }
+        if let cap = given.householdCap, cap != stored.householdCap {
+            throw fail("campaign.household_cap", "\(what) has \(stored.householdCap); a campaign's settings do not change")
+        }
+        if let material = given.material, material != stored.material {
+            throw fail("campaign.material", "\(what) relays other material; a campaign's settings do not change")
+        }
+        return stored
     }
 }

@@ -67,7 +67,7 @@ struct SnakeCaseKey: CodingKey {
 public func describeDecodingFailure(_ error: Error) -> String {
     guard let error = error as? DecodingError else { return "the body is not valid JSON for this type" }
     func path(_ codingPath: [CodingKey]) -> String {
-        let text = codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        let text = codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\(snakeCase($0.stringValue))" }.joined()
         return text.isEmpty ? "the body" : String(text.drop { $0 == "." })
     }
     switch error {
@@ -77,9 +77,29 @@ public func describeDecodingFailure(_ error: Error) -> String {
         return "\(path(context.codingPath)) is not a \(type)"
     case .valueNotFound(let type, let context):
         return "\(path(context.codingPath)) is null, expected a \(type)"
+    case .dataCorrupted(let context) where context.debugDescription.hasPrefix("is not a field"):
+        return "\(path(context.codingPath)) \(context.debugDescription)"
     case .dataCorrupted(let context):
         return context.codingPath.isEmpty ? "the body is not valid JSON" : "\(path(context.codingPath)) has an invalid value"
     @unknown default:
         return "the body does not match its type"
     }
+}
+
+/// A Swift property name as the JSON key it stands for (`perCommittee` → `per_committee`,
+/// `requestID` → `request_id`), so that errors name fields as requesters write them.
+func snakeCase(_ name: String) -> String {
+    var out = ""
+    var previousWasUpper = true
+    for character in name {
+        if character.isUppercase {
+            if !previousWasUpper { out += "_" }
+            out += character.lowercased()
+            previousWasUpper = true
+        } else {
+            out.append(character)
+            previousWasUpper = false
+        }
+    }
+    return out
 }

@@ -257,9 +257,32 @@ public final class MessageRunner: Service, Sendable {
         } catch {
             return returnToQueue(delivery, because: error, logger: logger)
         }
+        await answerRejection(of: delivery, reason: reason, logger: logger)
         settleAfterCopy(delivery, logger: logger)
         logger.error("dead-lettered", metadata: ["reason": "\(reason)"])
         return .deadLettered
+    }
+
+    /// A requester waiting on `reply_to` learns at once why its request was refused
+    /// (`request.rejected.v1`), instead of waiting out its timeout. Sent after the dead letter
+    /// is confirmed and before the ack: if this process dies in between, the redelivery is
+    /// dead-lettered and answered again (the requester takes the first answer). Best effort: a
+    /// requester that stopped waiting has taken its queue with it, and the dead letter holds
+    /// the reason anyway.
+    private func answerRejection(of delivery: Delivery, reason: String, logger: Logger) async {
+        guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else { return }
+        let rejection = RequestRejected(requestType: delivery.properties.type ?? "", reason: Headers.clip(reason))
+        var properties = AMQPProperties(contentType: MessageCoding.contentType, correlationID: delivery.properties.correlationID,
+                                        messageID: "\(delivery.properties.messageID ?? UUID().uuidString.lowercased())/rejected")
+        properties.type = RequestRejected.messageType
+        properties.appID = settings.appID
+        do {
+            let answer = OutgoingMessage(exchange: "", routingKey: replyTo, body: try MessageCoding.encode(rejection),
+                                         properties: properties, mandatory: false)
+            try await amqp.publish(answer)
+        } catch {
+            logger.warning("could not answer the requester that its request was refused", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Acks a delivery whose copy (retry or dead letter) is confirmed. If the connection was

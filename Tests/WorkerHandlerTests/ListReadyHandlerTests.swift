@@ -23,7 +23,7 @@ import SamparkTestSupport
                     INSERT INTO call_centres (code, name, seats) VALUES ('\(centre)', 'Centre', 5);
                     INSERT INTO call_centre_regions (centre_id, unit_id) SELECT id, 1 FROM call_centres;
                     INSERT INTO contacts (id, phone, name, booth_id, state_id) VALUES (1, '+919800000001', 'A', 1, 1), (2, '+919800000002', 'B', 1, 1);
-                    INSERT INTO campaigns (id, kind, name, scope_id) VALUES (1, 'gotv', 'Poll', 1);
+                    INSERT INTO campaigns (id, code, kind, name, scope_id) VALUES (1, 'campaign-1', 'gotv', 'Poll', 1);
                     INSERT INTO call_lists (id, campaign_id) VALUES (1, 1);
                     INSERT INTO list_entries (list_id, contact_id, phone, centre_id)
                         SELECT 1, c.id, c.phone, cc.id FROM contacts c, call_centres cc;
@@ -36,8 +36,8 @@ import SamparkTestSupport
             let offerQueues = OfferQueues(amqp: amqp, pool: pool, logger: Logger(label: "test"))
             try await offerQueues.refresh()
             let handler = ListReadyHandler(offerQueues: offerQueues)
-            let ready = ListReady(listID: 1, campaignID: 1, kind: .getOutTheVote, entries: 2, suppressed: [],
-                                  centres: [.init(centre, 2)])
+            let ready = ListReady(requestID: "r1", listID: 1, campaignID: 1, campaign: "campaign-1", kind: .getOutTheVote, audience: 2,
+                                  entries: 2, suppressed: [], centres: [.init(centre, 2)], hash: "0000000000000000")
             try await db.handle(handler, ready, messageID: "ready-1")
             let states = try await pool.query("SELECT phone, state FROM list_entries ORDER BY phone")
                 .map { "\(try $0.decode(String.self, at: 0)) \(try $0.decode(String.self, at: 1))" }

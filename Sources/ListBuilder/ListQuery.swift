@@ -1,0 +1,251 @@
+import SamparkCore
+import SamparkPostgres
+
+/// The one statement that builds a list: a kind's audience, then the rules every list shares
+/// (docs/lists.md), ending in the INSERT of the entries and one row of counts for the report.
+/// Everything is set-based: PostgreSQL sees the whole list at once and no row passes through
+/// Swift.
+///
+/// Parameters every kind shares: $1 the list, $2 the campaign, $3 the scope's path, $4 the
+/// recall window in days, $5 the household cap, $6 the material's code (or NULL). A kind's
+/// own parameters follow from $7.
+struct ListQuery {
+    let sql: String
+    let binds: [any PostgresEncodable]
+
+    /// Ids the handler resolved before building: the request's unit codes, as ids.
+    struct Resolved {
+        var listID: Int64
+        var campaignID: Int64
+        var scopePath: String
+        var recallDays: Int
+        var householdCap: Int
+        var material: String?
+        var unitIDs: [Int64] = []
+    }
+
+    static func build(_ spec: ListSpec, _ resolved: Resolved) -> ListQuery {
+        var binds: [any PostgresEncodable] = [resolved.listID, resolved.campaignID, resolved.scopePath,
+                                               resolved.recallDays, resolved.householdCap, resolved.material]
+        let audience: String
+        switch spec.kind {
+        case .committeeReach, .relay:
+            binds += [spec.levels, spec.roles]
+            audience = people(where: "u.level = ANY($7::text[]) AND ($8::text[] IS NULL OR p.role = ANY($8::text[]))",
+                              trackReached: spec.kind == .committeeReach && spec.perCommittee != nil)
+        case .candidates:
+            binds += [spec.roles ?? ["candidate"], resolved.unitIDs]
+            audience = people(where: "p.role = ANY($7::text[]) AND (cardinality($8::bigint[]) = 0 OR p.unit_id = ANY($8::bigint[]))",
+                              trackReached: false)
+        case .schemeFeedback:
+            binds += [spec.schemes]
+            audience = """
+                audience AS MATERIALIZED (
+                    SELECT c.id AS contact_id, NULL::bigint AS person_id, c.id AS who, c.phone, c.phone_kind,
+                           c.booth_id AS unit_id, c.language, 0 AS priority, false AS reached
+                    FROM contacts c JOIN org_units b ON b.id = c.booth_id
+                    WHERE b.path <@ $3::ltree AND c.schemes && $7::text[]
+                )
+                """
+        case .weakBooth:
+            binds += [spec.election, spec.party, spec.shareBelow]
+            // A booth is weak where the party's share of the votes is under the threshold or
+            // it lost (its votes under the best rival's); the weakest is worked first.
+            audience = """
+                results AS (
+                    SELECT r.booth_id,
+                           coalesce(sum(r.votes) FILTER (WHERE r.party = $8::text), 0) AS ours,
+                           coalesce(max(r.votes) FILTER (WHERE r.party <> $8::text), 0) AS best_rival,
+                           sum(r.votes) AS polled
+                    FROM booth_results r JOIN org_units b ON b.id = r.booth_id
+                    WHERE r.election = $7::text AND b.path <@ $3::ltree
+                    GROUP BY r.booth_id
+                ), weak AS (
+                    SELECT booth_id, row_number() OVER (ORDER BY ours::float8 / polled, ours - best_rival, booth_id)::int AS priority
+                    FROM results
+                    WHERE polled > 0 AND (ours < best_rival OR ours::float8 / polled < $9::float8)
+                ), audience AS MATERIALIZED (
+                    SELECT c.id AS contact_id, NULL::bigint AS person_id, c.id AS who, c.phone, c.phone_kind,
+                           c.booth_id AS unit_id, c.language, w.priority, false AS reached
+                    FROM contacts c JOIN weak w ON w.booth_id = c.booth_id
+                )
+                """
+        case .getOutTheVote:
+            binds += [spec.pollDate, spec.election]
+            // Voters in the constituencies polling that day, not yet marked as voted; the
+            // booths whose turnout lags most are called first.
+            audience = """
+                polling AS (
+                    SELECT u.path FROM poll_calendar pc JOIN org_units u ON u.id = pc.constituency_id
+                    WHERE pc.poll_date = $7::date AND ($8::text IS NULL OR pc.election = $8::text)
+                ), booths AS (
+                    SELECT DISTINCT b.id FROM org_units b JOIN polling p ON b.path <@ p.path WHERE b.path <@ $3::ltree
+                ), voters AS MATERIALIZED (
+                    SELECT c.id, c.phone, c.phone_kind, c.booth_id, c.language, t.contact_id IS NOT NULL AS voted
+                    FROM contacts c JOIN booths b ON b.id = c.booth_id LEFT JOIN turnout_marks t ON t.contact_id = c.id
+                ), lagging AS (
+                    SELECT booth_id, row_number() OVER (ORDER BY avg(voted::int), booth_id)::int AS priority
+                    FROM voters GROUP BY booth_id
+                ), audience AS MATERIALIZED (
+                    SELECT v.id AS contact_id, NULL::bigint AS person_id, v.id AS who, v.phone, v.phone_kind,
+                           v.booth_id AS unit_id, v.language, l.priority, false AS reached
+                    FROM voters v JOIN lagging l USING (booth_id)
+                    WHERE NOT v.voted
+                )
+                """
+        }
+
+        // committee_reach with per_committee: the people beyond the quota of their committee,
+        // and the committees (units at the levels) that fall short of it.
+        var quota = "", chosenFrom = "ranked WHERE nth <= $5", overQuota = "", short = "NULL::text AS short, NULL::bigint AS short_total"
+        if spec.kind == .committeeReach, let per = spec.perCommittee {
+            binds.append(per)
+            let k = "$\(binds.count)::int"
+            quota = """
+                , quota AS MATERIALIZED (
+                    SELECT r.*, row_number() OVER (PARTITION BY unit_id ORDER BY reached, who) AS in_unit
+                    FROM ranked r WHERE nth <= $5
+                )
+                """
+            chosenFrom = "quota WHERE in_unit <= \(k)"
+            overQuota = "UNION ALL SELECT 'over_committee_quota', count(*) FROM quota WHERE in_unit > \(k)"
+            short = """
+                (SELECT coalesce(json_agg(json_build_array(code, n) ORDER BY n, code), '[]') FROM (
+                     SELECT code, n FROM committees WHERE n < \(k) ORDER BY n, code LIMIT 100) s) AS short,
+                (SELECT count(*) FROM committees WHERE n < \(k)) AS short_total
+                """
+            quota += """
+                , committees AS MATERIALIZED (
+                    SELECT u.code, count(q.who) FILTER (WHERE q.in_unit <= \(k)) AS n
+                    FROM org_units u LEFT JOIN quota q ON q.unit_id = u.id
+                    WHERE u.path <@ $3::ltree AND u.level = ANY($7::text[])
+                    GROUP BY u.code
+                )
+                """
+        }
+
+        let sql = """
+            WITH \(audience),
+            units AS MATERIALIZED (
+                SELECT u.id AS unit_id, u.code, string_to_array(u.path::text, '.')::bigint[] AS ancestors
+                FROM org_units u WHERE u.id IN (SELECT DISTINCT unit_id FROM audience)
+            ),
+            -- The material an entry relays: the highest valid version scoped to its unit or above.
+            material AS (
+                SELECT un.unit_id, max(m.version) AS version
+                FROM units un CROSS JOIN LATERAL unnest(un.ancestors) AS anc(id)
+                JOIN material_scopes s ON s.unit_id = anc.id AND s.code = $6::text
+                JOIN materials m ON m.code = s.code AND m.version = s.version
+                WHERE (m.valid_from IS NULL OR m.valid_from <= now()) AND (m.valid_to IS NULL OR m.valid_to > now())
+                GROUP BY un.unit_id
+            ),
+            -- Each one the spec chose, with the first rule (in this order) that keeps it off.
+            classified AS MATERIALIZED (
+                SELECT a.*, m.version AS material_version,
+                    CASE
+                        WHEN a.phone_kind <> 'mobile' THEN 'landline'
+                        WHEN a.phone IN (SELECT phone FROM opt_outs) THEN 'opted_out'
+                        WHEN a.phone IN (SELECT e.phone FROM attempts t JOIN list_entries e ON e.id = t.entry_id
+                                         WHERE t.result = 'wrong_number') THEN 'wrong_number'
+                        WHEN $4::int > 0 AND a.phone IN (SELECT e.phone FROM attempts t JOIN list_entries e ON e.id = t.entry_id
+                                                         WHERE t.started_at > now() - make_interval(days => $4::int)) THEN 'recently_called'
+                        WHEN a.phone IN (SELECT e.phone FROM call_lists l JOIN list_entries e ON e.list_id = l.id
+                                         WHERE l.campaign_id = $2::bigint AND e.state IN ('pending', 'offered')) THEN 'on_active_list'
+                        WHEN $6::text IS NOT NULL AND m.version IS NULL THEN 'outside_material_scope'
+                    END AS reason
+                FROM audience a LEFT JOIN material m ON m.unit_id = a.unit_id
+            ),
+            -- Household cap: the first K (by priority, then id) of those sharing a phone.
+            ranked AS MATERIALIZED (
+                SELECT c.*, row_number() OVER (PARTITION BY phone ORDER BY priority, who) AS nth
+                FROM classified c WHERE reason IS NULL
+            )\(quota),
+            chosen AS MATERIALIZED (
+                SELECT contact_id, person_id, who, phone, unit_id, coalesce(language, '') AS language, priority, material_version
+                FROM \(chosenFrom)
+            ),
+            -- Assignment: the centres whose regions hold the entry's unit; of those, the ones
+            -- speaking the contact's language if any do; entries spread over them by seats.
+            cover AS (
+                SELECT DISTINCT un.unit_id, r.centre_id
+                FROM units un CROSS JOIN LATERAL unnest(un.ancestors) AS anc(id)
+                JOIN call_centre_regions r ON r.unit_id = anc.id
+            ),
+            offers AS (
+                SELECT ul.unit_id, ul.language, cc.id AS centre_id, cc.seats, ul.language = ANY(cc.languages) AS speaks
+                FROM (SELECT DISTINCT unit_id, language FROM chosen) ul
+                JOIN cover cv ON cv.unit_id = ul.unit_id JOIN call_centres cc ON cc.id = cv.centre_id
+            ),
+            sets AS (
+                SELECT unit_id, language, array_agg(centre_id ORDER BY centre_id) AS centre_set, sum(seats) AS seats
+                FROM (SELECT o.*, bool_or(speaks) OVER (PARTITION BY unit_id, language) AS someone_speaks FROM offers o) x
+                WHERE speaks OR NOT someone_speaks
+                GROUP BY unit_id, language
+            ),
+            -- A set's entries go round its centres in a cycle of as many slots as they have
+            -- seats, each centre's slots spread evenly over the cycle (seat k of a centre with
+            -- s seats sits at (k + 0.5) / s): a centre with three times the seats gets three
+            -- calls in every four, interleaved, however short the list.
+            slots AS (
+                SELECT cs.centre_set, cc.id AS centre_id,
+                       row_number() OVER (PARTITION BY cs.centre_set ORDER BY (k + 0.5) / cc.seats, cc.id) - 1 AS slot
+                FROM (SELECT DISTINCT centre_set FROM sets) cs CROSS JOIN LATERAL unnest(cs.centre_set) AS x(centre_id)
+                JOIN call_centres cc ON cc.id = x.centre_id CROSS JOIN LATERAL generate_series(0, cc.seats - 1) AS k
+            ),
+            numbered AS (
+                SELECT c.*, s.centre_set,
+                       (row_number() OVER (PARTITION BY s.centre_set ORDER BY c.priority, c.who) - 1) % s.seats AS slot
+                FROM chosen c LEFT JOIN sets s ON s.unit_id = c.unit_id AND s.language = c.language
+            ),
+            placed AS MATERIALIZED (
+                SELECT n.contact_id, n.person_id, n.who, n.phone, n.unit_id, n.priority, n.material_version, s.centre_id
+                FROM numbered n LEFT JOIN slots s ON s.centre_set = n.centre_set AND s.slot = n.slot
+            ),
+            inserted AS (
+                INSERT INTO list_entries (list_id, contact_id, person_id, phone, centre_id, priority, material_code, material_version)
+                SELECT $1::bigint, contact_id, person_id, phone, centre_id, priority,
+                       CASE WHEN material_version IS NOT NULL THEN $6::text END, material_version
+                FROM placed WHERE centre_id IS NOT NULL
+                RETURNING centre_id
+            )
+            SELECT
+                (SELECT count(*) FROM audience) AS audience,
+                (SELECT count(*) FROM inserted) AS entries,
+                (SELECT coalesce(json_agg(json_build_array(reason, n)), '[]') FROM (
+                    SELECT reason, count(*) AS n FROM classified WHERE reason IS NOT NULL GROUP BY reason
+                    UNION ALL SELECT 'household_cap', count(*) FROM ranked WHERE nth > $5
+                    \(overQuota)
+                    UNION ALL SELECT 'no_centre', count(*) FROM placed WHERE centre_id IS NULL
+                ) s WHERE n > 0) AS suppressed,
+                (SELECT coalesce(json_agg(json_build_array(cc.code, n) ORDER BY cc.code), '[]')
+                 FROM (SELECT centre_id, count(*) AS n FROM inserted GROUP BY centre_id) i JOIN call_centres cc ON cc.id = i.centre_id) AS centres,
+                (SELECT coalesce(json_agg(json_build_array(code, n) ORDER BY n DESC, code), '[]') FROM (
+                    SELECT u.code, count(*) AS n FROM placed p JOIN units u ON u.unit_id = p.unit_id
+                    WHERE p.centre_id IS NULL GROUP BY u.code ORDER BY n DESC, u.code LIMIT 100) s) AS uncovered,
+                \(short),
+                -- Order-free and stable: the XOR of one 64-bit hash per entry.
+                (SELECT lpad(to_hex(coalesce(bit_xor(hashtextextended(
+                     concat_ws('|', who, phone, centre_id, priority, material_version), 0)), 0)), 16, '0')
+                 FROM placed WHERE centre_id IS NOT NULL) AS hash
+            """
+        return ListQuery(sql: sql, binds: binds)
+    }
+
+    /// The audience of the kinds that call the organisation's people (their main phone).
+    private static func people(where condition: String, trackReached: Bool) -> String {
+        // "Reached": a call to them on any earlier list connected; those not yet reached are
+        // chosen first when a committee has more people than its quota.
+        let reached = trackReached ? """
+            EXISTS (SELECT 1 FROM list_entries e JOIN attempts t ON t.entry_id = e.id
+                    WHERE e.person_id = p.id AND t.result = 'connected')
+            """ : "false"
+        return """
+            audience AS MATERIALIZED (
+                SELECT NULL::bigint AS contact_id, p.id AS person_id, p.id AS who, p.phone, p.phone_kind,
+                       p.unit_id, NULL::text AS language, 0 AS priority, \(reached) AS reached
+                FROM people p JOIN org_units u ON u.id = p.unit_id
+                WHERE u.path <@ $3::ltree AND \(condition)
+            )
+            """
+    }
+}

@@ -119,7 +119,7 @@ let package = Package(
         // System benchmark: the Swift clients beside raw rabbitmq-c and psql \copy.
         .executableTarget(
             name: "SamparkBench",
-            dependencies: ["SamparkAMQP", "SamparkPostgres", "SamparkRuntime", "SamparkSchema"]
+            dependencies: ["SamparkAMQP", "SamparkCore", "SamparkPostgres", "SamparkRuntime", "SamparkSchema"]
         ),
 
         // Shared by the test targets: where the real servers are.

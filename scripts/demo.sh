@@ -92,8 +92,18 @@ say "loading contacts again: nothing changes (every accepted row unchanged)"
 say "the central team publishes campaign material (stored once per id and version)"
 "$SAMPARK" material publish samples/material.json
 
-say "building a polling-day call list for the state (one call per phone, opt-outs left out)"
-"$SAMPARK" list build --campaign "Polling day, phase 1" --kind gotv --scope CG --wait
+say "building a beneficiary-feedback list for the state (samples/lists/scheme_feedback.json: one call per phone, every rule counted)"
+"$SAMPARK" list build samples/lists/scheme_feedback.json --wait
+
+say "the same request again: the same list comes back, no second one is built"
+"$SAMPARK" list build samples/lists/scheme_feedback.json --wait
+
+say "two people of every booth committee (samples/lists/committee_reach.json)"
+"$SAMPARK" list build samples/lists/committee_reach.json --wait
+
+say "a request naming a unit nobody loaded is refused at once, naming the field"
+printf '%s' '{"kind": "weak_booth", "campaign": {"code": "DEMO-NOWHERE", "name": "Nowhere"}, "audience": {"scope": "AC-999", "election": "AE2023", "party": "BJP"}}' >"$DEMO_DIR/nowhere.json"
+"$SAMPARK" list build "$DEMO_DIR/nowhere.json" --wait && { echo "a bad request was not refused"; exit 1; }
 
 say "two desks work their calls (sampark desk-sim plays the agents)"
 "$SAMPARK" desk-sim --centre DRG-01 --idle 3 &

@@ -124,7 +124,10 @@ struct ListQuery {
                 """
         }
 
+        // The leading comment names the statement in pg_stat_activity (which keeps only the
+        // first 1 kB of a query's text).
         let sql = """
+            /* sampark list build: \(spec.kind.rawValue) */
             WITH \(audience),
             units AS MATERIALIZED (
                 SELECT u.id AS unit_id, u.code, string_to_array(u.path::text, '.')::bigint[] AS ancestors

@@ -11,6 +11,8 @@ struct BenchOptions {
     var copyRows = 500_000
     var ingestRows = 1_000_000
     var ingestRounds = 3
+    var listContacts = 5_000_000
+    var listRounds = 3
     var only: Set<String> = []
 
     static func parse(_ arguments: [String]) -> BenchOptions {
@@ -32,11 +34,14 @@ struct BenchOptions {
             case "--copy-rows": options.copyRows = value()
             case "--ingest-rows": options.ingestRows = value()
             case "--ingest-rounds": options.ingestRounds = value()
+            case "--list-contacts": options.listContacts = value()
+            case "--list-rounds": options.listRounds = value()
             case "--only": options.only.insert(iterator.next() ?? "")
             case "--help", "-h":
                 print("""
                 sampark-bench [--messages N] [--size BYTES] [--rounds N] [--window N] [--prefetch N]
-                              [--copy-rows N] [--ingest-rows N] [--ingest-rounds N] [--only amqp|copy|ingest]
+                              [--copy-rows N] [--ingest-rows N] [--ingest-rounds N] [--list-contacts N] [--list-rounds N]
+                              [--only amqp|copy|ingest|lists]
                 Needs SAMPARK_TEST_AMQP_URL, SAMPARK_TEST_POSTGRES_URL, SAMPARK_BENCH_RABBITMQ_C and SAMPARK_BENCH_PSQL
                 (make bench sets them).
                 """)

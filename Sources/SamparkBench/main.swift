@@ -20,4 +20,10 @@ if options.only.isEmpty || options.only.contains("ingest") {
                             postgresURL: environment("SAMPARK_TEST_POSTGRES_URL"), psql: environment("SAMPARK_BENCH_PSQL"))
     do { rows += try await bench.run() } catch { fail("\(error)") }
 }
+if options.only.isEmpty || options.only.contains("lists") {
+    // Needs the release `sampark` and `list-builder` beside this binary (make bench builds them).
+    let bench = ListBench(options: options, amqpURL: environment("SAMPARK_TEST_AMQP_URL"),
+                          postgresURL: environment("SAMPARK_TEST_POSTGRES_URL"))
+    do { rows += try await bench.run() } catch { fail("\(error)") }
+}
 printTable(rows, title: "Sampark benchmark")

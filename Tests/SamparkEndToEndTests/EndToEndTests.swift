@@ -56,13 +56,32 @@ import SamparkTestSupport
         #expect(contacts.output.contains("line 65\tbooth_code: no unit has code 'B-404'"), "\(contacts.output)")
         #expect(!contacts.output.contains("12345"), "a rejected value is never echoed")
 
-        let list = try await cluster.cli(["list", "build", "--campaign", "Polling day", "--kind", "gotv", "--scope", "MP", "--wait"])
+        let calendar = try await cluster.cli(["load", "poll_calendar", try Scenario.write(Scenario.pollCalendar, named: "poll_calendar.csv", in: dir)])
+        #expect(calendar.output.contains("2 rows read: 2 inserted"), "\(calendar.output)")
+
+        // A request naming a unit nobody loaded is refused at once, naming the field; nothing is built.
+        let refused = try await cluster.cli(["list", "build", try Scenario.write("""
+            {"kind": "gotv", "campaign": {"code": "NOWHERE", "name": "Nowhere"}, "audience": {"scope": "XX-1", "poll_date": "2028-11-17"}}
+            """, named: "nowhere.json", in: dir), "--wait", "--timeout", "60"])
+        #expect(refused.status == 1, "\(refused.output)")
+        #expect(refused.output.contains("refused request") && refused.output.contains("audience.scope: no unit has code 'XX-1'"), "\(refused.output)")
+        // A spec with a field its kind does not use never leaves the command.
+        let typo = try await cluster.cli(["list", "build", try Scenario.write("""
+            {"kind": "gotv", "campaign": {"code": "T"}, "audience": {"scope": "MP", "poll_date": "2028-11-17", "shceme": ["x"]}}
+            """, named: "typo.json", in: dir)])
+        #expect(typo.status != 0 && typo.output.contains("typo.json: audience.shceme is not a field of an audience"), "\(typo.output)")
+
+        let requestFile = try Scenario.write(Scenario.pollingDayRequest, named: "gotv.json", in: dir)
+        let list = try await cluster.cli(["list", "build", requestFile, "--wait"])
         #expect(list.status == 0, "\(list.output)")
-        let expectedEntries = Scenario.distinctPhones - 2
-        #expect(list.output.contains("\(expectedEntries) calls"), "\(list.output)")
-        #expect(list.output.contains("duplicate 4"), "\(list.output)")
-        #expect(list.output.contains("landline 1"), "\(list.output)")
-        #expect(list.output.contains("opted_out 2"), "\(list.output)")
+        let expectedEntries = Scenario.pollingDayCalls
+        #expect(list.output.contains("\(expectedEntries) calls of \(Scenario.goodContactRows) chosen"), "\(list.output)")
+        #expect(list.output.contains("left out: landline 1, opted_out 2, household_cap 4"), "\(list.output)")
+        // The same request again (the same request id) answers with the same list.
+        let again = try await cluster.cli(["list", "build", requestFile, "--wait"])
+        let firstLine = list.output.split(separator: "\n").first { $0.hasPrefix("list ") }
+        #expect(firstLine != nil && again.output.split(separator: "\n").contains { $0 == firstLine! }, "\(again.output)")
+        #expect(try await cluster.query("SELECT count(*) FROM call_lists", as: Int.self) == 1)
 
         async let drg = cluster.cli(["desk-sim", "--centre", "DRG-01", "--idle", "4"])
         async let cdw = cluster.cli(["desk-sim", "--centre", "CDW-01", "--idle", "4"])

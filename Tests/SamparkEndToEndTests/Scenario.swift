@@ -53,6 +53,24 @@ enum Scenario {
 
         """
 
+    /// Both constituencies poll on the same day.
+    static let pollCalendar = """
+        constituency_code,phase,poll_date,poll_close,election
+        AC-62,1,2028-11-17,17:00,AE2028
+        AC-126,1,2028-11-17,17:00,AE2028
+
+        """
+
+    /// The polling-day list of the whole state (a `list.build.v2` body).
+    static let pollingDayRequest = """
+        {"request_id": "polling-day-mp", "kind": "gotv",
+         "campaign": {"code": "POLLING-DAY", "name": "Polling day"},
+         "audience": {"scope": "MP", "poll_date": "2028-11-17"}}
+        """
+
+    /// Every good row but the landline is a mobile; 4 households share a phone; 2 opted out.
+    static let pollingDayCalls = distinctPhones - 2
+
     /// What desk-sim reports for an entry (the same rule as `DeskSim.result(for:)`).
     static func result(for entryID: Int64) -> String {
         switch entryID % 10 {

@@ -9,13 +9,14 @@ import SamparkTestSupport
     static func loadAndBuild(_ cluster: Cluster) async throws -> Int {
         let dir = cluster.logDirectory
         for (source, text, name) in [("org_units", Scenario.orgUnits, "org_units.csv"), ("call_centres", Scenario.callCentres, "centres.csv"),
-                                     ("opt_outs", Scenario.optOuts, "opt_outs.csv"), ("contacts", Scenario.contacts, "contacts.csv")] {
+                                     ("opt_outs", Scenario.optOuts, "opt_outs.csv"), ("contacts", Scenario.contacts, "contacts.csv"),
+                                     ("poll_calendar", Scenario.pollCalendar, "poll_calendar.csv")] {
             let load = try await cluster.cli(["load", source, try Scenario.write(text, named: name, in: dir)])
             guard load.status == 0 else { throw ClusterError("load \(source): \(load.output)") }
         }
-        let list = try await cluster.cli(["list", "build", "--campaign", "Polling day", "--kind", "gotv", "--scope", "MP", "--wait"])
+        let list = try await cluster.cli(["list", "build", try Scenario.write(Scenario.pollingDayRequest, named: "gotv.json", in: dir), "--wait"])
         guard list.status == 0 else { throw ClusterError("list build: \(list.output)") }
-        return Scenario.distinctPhones - 2
+        return Scenario.pollingDayCalls
     }
 
     @Test func anAggregatorKilledBetweenCommitAndAckCountsEveryOutcomeOnce() async throws {
@@ -47,6 +48,74 @@ import SamparkTestSupport
             #expect(try await cluster.query("SELECT count(*) FROM inbox WHERE consumer = 'feedback-aggregator.outcomes'", as: Int.self) == calls)
             let statuses = await cluster.tearDown()
             #expect(statuses.values.allSatisfy { $0 == 0 }, "\(statuses)")
+        } catch {
+            await cluster.tearDown()
+            throw error
+        }
+    }
+
+    /// The list-builder is killed (SIGKILL) twice while PostgreSQL is inside the statement
+    /// building a 300,000-entry list: no part of the list is ever visible, and the redelivered
+    /// request builds it once, answered to the requester who kept waiting.
+    @Test func aListBuilderKilledMidBuildLeavesNoPartialListAndBuildsItOnce() async throws {
+        let cluster = try Cluster()
+        try await cluster.prepare()
+        do {
+            try cluster.start("list-builder")
+            let dir = cluster.logDirectory
+            for (source, text, name) in [("org_units", Scenario.orgUnits, "org_units.csv"), ("call_centres", Scenario.callCentres, "centres.csv"),
+                                         ("poll_calendar", Scenario.pollCalendar, "poll_calendar.csv")] {
+                try cluster.start("ingest-worker")
+                let load = try await cluster.cli(["load", source, try Scenario.write(text, named: name, in: dir)])
+                await cluster.stop("ingest-worker")
+                #expect(load.status == 0, "\(load.output)")
+            }
+            // Voters straight into the table: the ingest path is not what this test is about.
+            let voters = 300_000
+            #expect(try await cluster.query("""
+                WITH stored AS (
+                    INSERT INTO contacts (phone, name, booth_id, state_id)
+                    SELECT '+9198' || lpad(i::text, 8, '0'), 'Voter ' || i, b.id, b.state_id
+                    FROM generate_series(1, \(voters)) AS i
+                    JOIN LATERAL (SELECT id, state_id FROM org_units WHERE code = 'B-' || (1 + i % 5)) b ON true
+                    RETURNING 1)
+                SELECT count(*) FROM stored
+                """, as: Int.self) == voters)
+
+            let request = cluster.cliInBackground(["list", "build", try Scenario.write(Scenario.pollingDayRequest, named: "gotv.json", in: dir),
+                                                   "--wait", "--timeout", "600"])
+            for kill in 1...2 {
+                // Inside the build: its statement is running in PostgreSQL.
+                #expect(try await eventually(timeout: .seconds(120)) {
+                    try await cluster.query("""
+                        SELECT count(*) FROM pg_stat_activity
+                        WHERE datname = current_database() AND state = 'active' AND query LIKE '/* sampark list build%'
+                          AND pid <> pg_backend_pid()
+                        """, as: Int.self) > 0
+                }, "kill \(kill): the build started")
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...200)))
+                await cluster.stop("list-builder", signal: SIGKILL)
+                // Its transaction never commits: nothing of the list is visible, now or after
+                // PostgreSQL notices the client is gone.
+                for _ in 0..<3 {
+                    #expect(try await cluster.query("SELECT count(*) FROM call_lists", as: Int.self) == 0)
+                    #expect(try await cluster.query("SELECT count(*) FROM list_entries", as: Int.self) == 0)
+                    #expect(try await cluster.query("SELECT count(*) FROM outbox WHERE type LIKE 'list.%'", as: Int.self) == 0)
+                    try await Task.sleep(for: .milliseconds(300))
+                }
+                try cluster.start("list-builder")
+            }
+
+            let answer = try await request.value
+            #expect(answer.status == 0, "\(answer.output)")
+            #expect(answer.output.contains("\(voters) calls of \(voters) chosen"), "\(answer.output)")
+            #expect(try await cluster.query("SELECT count(*) FROM call_lists", as: Int.self) == 1, "built once")
+            #expect(try await cluster.query("SELECT count(*) FROM list_entries", as: Int.self) == voters)
+            #expect(try await cluster.query("SELECT count(DISTINCT contact_id) FROM list_entries", as: Int.self) == voters)
+            #expect(try await cluster.query("SELECT count(*) FROM outbox WHERE type = 'list.ready.v2' AND routing_key = 'list.ready'",
+                                            as: Int.self) == 1, "announced once")
+            let statuses = await cluster.tearDown()
+            #expect(statuses["list-builder"] == 0, "\(statuses)")
         } catch {
             await cluster.tearDown()
             throw error

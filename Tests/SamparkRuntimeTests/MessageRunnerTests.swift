@@ -107,6 +107,31 @@ import SamparkTestSupport
         }
     }
 
+    /// A requester waiting on `reply_to` hears why at once: `request.rejected.v1` with the
+    /// dead letter's reason and the request's correlation id, for a handler's refusal and for
+    /// a body that does not decode alike.
+    @Test func aRefusedRequestIsAnsweredOnItsReplyQueue() async throws {
+        try await withRunning { fixture in
+            for (id, body) in [("asks-1", try MessageCoding.encode(Ping(n: 5, mode: "permanent"))),
+                               ("asks-2", Array(#"{"n": "five", "mode": "ok"}"#.utf8))] {
+                var properties = AMQPProperties(contentType: "application/json", correlationID: "corr-\(id)",
+                                                replyTo: fixture.replyQueue, messageID: id)
+                properties.type = Ping.messageType
+                try await fixture.amqp.publish(OutgoingMessage(exchange: "", routingKey: fixture.queue.name, body: body, properties: properties))
+            }
+            let answers = try await fixture.take(2, from: fixture.replyQueue)
+            #expect(answers.count == 2)
+            var byCorrelation: [String: RequestRejected] = [:]
+            for answer in answers {
+                #expect(answer.properties.type == RequestRejected.messageType)
+                byCorrelation[answer.properties.correlationID ?? ""] = try MessageCoding.decode(RequestRejected.self, from: answer.body)
+            }
+            #expect(byCorrelation["corr-asks-1"] == RequestRejected(requestType: Ping.messageType, reason: "ping 5 can never succeed"))
+            #expect(byCorrelation["corr-asks-2"]?.reason.hasPrefix("undecodable test.ping.v1: n is not a") == true)
+            #expect(try await fixture.take(2, from: fixture.queue.deadQueue).count == 2, "and both are dead-lettered")
+        }
+    }
+
     @Test func aConstraintViolationIsPermanent() async throws {
         try await withRunning { fixture in
             try await fixture.send([Ping(n: 2, mode: "constraint")])

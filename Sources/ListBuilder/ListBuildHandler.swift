@@ -48,11 +48,18 @@ public struct ListBuildHandler: MessageHandler {
         }
         resolved.query.listID = listID
 
+        // For this transaction only: memory for the build's sorts, and no merge joins. The
+        // planner cannot estimate rows coming out of window functions (it guesses a few
+        // thousand where a million come), and for such a guess a merge join that sorts a
+        // million rows looks cheap; every join here pairs a large stream with a small table
+        // (units, centres, cycles), which a hash join does in one pass.
         try connection.execute("SET LOCAL work_mem = '\(workMemory)'")
+        try connection.execute("SET LOCAL enable_mergejoin = off")
         let query = ListQuery.build(spec, resolved.query)
         let row = try connection.query(query.sql, query.binds)[0]
-        let order = ["landline", "opted_out", "wrong_number", "recently_called", "on_active_list", "household_cap",
-                     "over_committee_quota", "outside_material_scope", "no_centre"]
+        // The order the rules apply in (docs/lists.md).
+        let order = ["landline", "opted_out", "wrong_number", "recently_called", "on_active_list", "outside_material_scope",
+                     "household_cap", "over_committee_quota", "no_centre"]
         let suppressed = try counts(row, "suppressed").sorted { order.firstIndex(of: $0.name) ?? 99 < order.firstIndex(of: $1.name) ?? 99 }
         let ready = ListReady(
             requestID: request.requestID, listID: listID, campaignID: campaign.id, campaign: campaign.code, kind: spec.kind,

@@ -129,9 +129,13 @@ struct ListQuery {
         let sql = """
             /* sampark list build: \(spec.kind.rawValue) */
             WITH \(audience),
+            -- The units and languages of the audience: assignment is worked out once per pair.
+            unit_languages AS MATERIALIZED (
+                SELECT unit_id, coalesce(language, '') AS language FROM audience GROUP BY 1, 2
+            ),
             units AS MATERIALIZED (
                 SELECT u.id AS unit_id, u.code, string_to_array(u.path::text, '.')::bigint[] AS ancestors
-                FROM org_units u WHERE u.id IN (SELECT DISTINCT unit_id FROM audience)
+                FROM org_units u WHERE u.id IN (SELECT unit_id FROM unit_languages)
             ),
             -- The material an entry relays: the highest valid version scoped to its unit or above.
             material AS (
@@ -160,10 +164,11 @@ struct ListQuery {
             ),
             -- Household cap: the first K (by priority, then id) of those sharing a phone.
             ranked AS MATERIALIZED (
-                SELECT c.*, row_number() OVER (PARTITION BY phone ORDER BY priority, who) AS nth
-                FROM classified c WHERE reason IS NULL
+                SELECT c.contact_id, c.person_id, c.who, c.phone, c.unit_id, c.language, c.priority, c.reached, c.material_version,
+                       row_number() OVER (PARTITION BY c.phone ORDER BY c.priority, c.who) AS nth
+                FROM classified c WHERE c.reason IS NULL
             )\(quota),
-            chosen AS MATERIALIZED (
+            chosen AS (
                 SELECT contact_id, person_id, who, phone, unit_id, coalesce(language, '') AS language, priority, material_version
                 FROM \(chosenFrom)
             ),
@@ -175,34 +180,40 @@ struct ListQuery {
                 JOIN call_centre_regions r ON r.unit_id = anc.id
             ),
             offers AS (
-                SELECT ul.unit_id, ul.language, cc.id AS centre_id, cc.seats, ul.language = ANY(cc.languages) AS speaks
-                FROM (SELECT DISTINCT unit_id, language FROM chosen) ul
+                SELECT ul.unit_id, ul.language, cc.id AS centre_id, ul.language = ANY(cc.languages) AS speaks
+                FROM unit_languages ul
                 JOIN cover cv ON cv.unit_id = ul.unit_id JOIN call_centres cc ON cc.id = cv.centre_id
             ),
             sets AS (
-                SELECT unit_id, language, array_agg(centre_id ORDER BY centre_id) AS centre_set, sum(seats) AS seats
+                SELECT unit_id, language, array_agg(centre_id ORDER BY centre_id) AS centre_set
                 FROM (SELECT o.*, bool_or(speaks) OVER (PARTITION BY unit_id, language) AS someone_speaks FROM offers o) x
                 WHERE speaks OR NOT someone_speaks
                 GROUP BY unit_id, language
             ),
-            -- A set's entries go round its centres in a cycle of as many slots as they have
-            -- seats, each centre's slots spread evenly over the cycle (seat k of a centre with
-            -- s seats sits at (k + 0.5) / s): a centre with three times the seats gets three
-            -- calls in every four, interleaved, however short the list.
-            slots AS (
-                SELECT cs.centre_set, cc.id AS centre_id,
-                       row_number() OVER (PARTITION BY cs.centre_set ORDER BY (k + 0.5) / cc.seats, cc.id) - 1 AS slot
-                FROM (SELECT DISTINCT centre_set FROM sets) cs CROSS JOIN LATERAL unnest(cs.centre_set) AS x(centre_id)
-                JOIN call_centres cc ON cc.id = x.centre_id CROSS JOIN LATERAL generate_series(0, cc.seats - 1) AS k
+            -- Entries with the same set of centres go round them in a cycle of as many slots
+            -- as they have seats, each centre's slots spread evenly over the cycle (seat k of a
+            -- centre with s seats sits at (k + 0.5) / s): a centre with three times the seats
+            -- gets three calls in every four, interleaved, however short the list. A cycle is
+            -- an array of centre ids, so placing an entry is a subscript, not a join.
+            cycles AS (
+                SELECT cs.centre_set, row_number() OVER (ORDER BY cs.centre_set) AS set_id,
+                       (SELECT array_agg(cc.id ORDER BY (k + 0.5) / cc.seats, cc.id)
+                        FROM unnest(cs.centre_set) AS x(centre_id) JOIN call_centres cc ON cc.id = x.centre_id
+                        CROSS JOIN LATERAL generate_series(0, cc.seats - 1) AS k) AS cycle
+                FROM (SELECT DISTINCT centre_set FROM sets) cs
+            ),
+            unit_sets AS (
+                SELECT s.unit_id, s.language, c.set_id FROM sets s JOIN cycles c ON c.centre_set = s.centre_set
             ),
             numbered AS (
-                SELECT c.*, s.centre_set,
-                       (row_number() OVER (PARTITION BY s.centre_set ORDER BY c.priority, c.who) - 1) % s.seats AS slot
-                FROM chosen c LEFT JOIN sets s ON s.unit_id = c.unit_id AND s.language = c.language
+                SELECT c.contact_id, c.person_id, c.who, c.phone, c.unit_id, c.priority, c.material_version, u.set_id,
+                       row_number() OVER (PARTITION BY u.set_id ORDER BY c.priority, c.who) - 1 AS seq
+                FROM chosen c LEFT JOIN unit_sets u ON u.unit_id = c.unit_id AND u.language = c.language
             ),
             placed AS MATERIALIZED (
-                SELECT n.contact_id, n.person_id, n.who, n.phone, n.unit_id, n.priority, n.material_version, s.centre_id
-                FROM numbered n LEFT JOIN slots s ON s.centre_set = n.centre_set AND s.slot = n.slot
+                SELECT n.contact_id, n.person_id, n.who, n.phone, n.unit_id, n.priority, n.material_version,
+                       cy.cycle[1 + n.seq % cardinality(cy.cycle)] AS centre_id
+                FROM numbered n LEFT JOIN cycles cy ON cy.set_id = n.set_id
             ),
             inserted AS (
                 INSERT INTO list_entries (list_id, contact_id, person_id, phone, centre_id, priority, material_code, material_version)

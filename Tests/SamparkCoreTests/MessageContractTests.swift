@@ -76,6 +76,25 @@ import Testing
         }
     }
 
+    /// The documented example of each campaign kind (samples/lists/) is a valid request.
+    @Test func everySampleListRequestValidatesAndDecodes() throws {
+        let directory = Self.schemaDirectory.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("samples/lists")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }.sorted()
+        #expect(files.map { String($0.dropLast(5)) } == CampaignKind.allCases.map(\.rawValue).sorted(), "one example per kind")
+        for file in files {
+            let body = Array(try Data(contentsOf: directory.appendingPathComponent(file)))
+            #expect(try Self.validate(body, type: ListBuildRequest.messageType) == 0, "\(file) does not validate")
+            let request = try MessageCoding.decode(ListBuildRequest.self, from: body)
+            #expect(request.kind.rawValue == String(file.dropLast(5)))
+        }
+    }
+
+    /// The schema refuses an audience field the kind does not use, as the list-builder does.
+    @Test func theListSchemaRefusesAFieldTheKindDoesNotUse() throws {
+        let body = Array(#"{"request_id": "r", "kind": "gotv", "campaign": {"code": "C"}, "audience": {"scope": "CG", "poll_date": "2028-11-17", "schemes": ["ujjwala"]}}"#.utf8)
+        #expect(try Self.validate(body, type: ListBuildRequest.messageType) != 0)
+    }
+
     @Test func examplesRoundTrip() throws {
         for (type, encode, decodesEqual) in Self.examples {
             #expect(try decodesEqual(try encode()), "\(type) does not decode to what was encoded")

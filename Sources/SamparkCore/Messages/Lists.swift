@@ -16,15 +16,6 @@ public enum CampaignKind: String, Codable, Sendable, CaseIterable {
     case getOutTheVote = "gotv"
     /// Messages to candidates.
     case candidates
-
-    /// Whether the list calls people of the organisation (office-bearers, workers, committee
-    /// members, candidates) rather than voters and beneficiaries.
-    public var callsPeople: Bool {
-        switch self {
-        case .committeeReach, .relay, .candidates: return true
-        case .schemeFeedback, .weakBooth, .getOutTheVote: return false
-        }
-    }
 }
 
 /// Asks the list-builder for a campaign's call list. Exchange `sampark.lists`, routing key
@@ -161,9 +152,8 @@ public struct ListReady: SamparkMessage, Equatable {
     public var audience: Int
     public var entries: Int
     /// Left out, by reason, in the order the rules apply: `landline`, `opted_out`,
-    /// `wrong_number`, `recently_called`, `on_active_list`, `household_cap`,
-    /// `over_committee_quota`, `outside_material_scope`, `no_centre`. Reasons with none are
-    /// not listed.
+    /// `wrong_number`, `recently_called`, `on_active_list`, `outside_material_scope`,
+    /// `household_cap`, `over_committee_quota`, `no_centre`. Reasons with none are not listed.
     public var suppressed: [Count]
     /// Entries per call centre (by code).
     public var centres: [Count]

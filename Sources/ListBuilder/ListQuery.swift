@@ -40,7 +40,7 @@ struct ListQuery {
         case .schemeFeedback:
             binds += [spec.schemes]
             audience = """
-                audience AS MATERIALIZED (
+                selected AS (
                     SELECT c.id AS contact_id, NULL::bigint AS person_id, c.id AS who, c.phone, c.phone_kind,
                            c.booth_id AS unit_id, c.language, 0 AS priority, false AS reached
                     FROM contacts c JOIN org_units b ON b.id = c.booth_id
@@ -64,7 +64,7 @@ struct ListQuery {
                     SELECT booth_id, row_number() OVER (ORDER BY ours::float8 / polled, ours - best_rival, booth_id)::int AS priority
                     FROM results
                     WHERE polled > 0 AND (ours < best_rival OR ours::float8 / polled < $9::float8)
-                ), audience AS MATERIALIZED (
+                ), selected AS (
                     SELECT c.id AS contact_id, NULL::bigint AS person_id, c.id AS who, c.phone, c.phone_kind,
                            c.booth_id AS unit_id, c.language, w.priority, false AS reached
                     FROM contacts c JOIN weak w ON w.booth_id = c.booth_id
@@ -86,7 +86,7 @@ struct ListQuery {
                 ), lagging AS (
                     SELECT booth_id, row_number() OVER (ORDER BY avg(voted::int), booth_id)::int AS priority
                     FROM voters GROUP BY booth_id
-                ), audience AS MATERIALIZED (
+                ), selected AS (
                     SELECT v.id AS contact_id, NULL::bigint AS person_id, v.id AS who, v.phone, v.phone_kind,
                            v.booth_id AS unit_id, v.language, l.priority, false AS reached
                     FROM voters v JOIN lagging l USING (booth_id)
@@ -124,11 +124,55 @@ struct ListQuery {
                 """
         }
 
+        // With a cap of 1 (the default) the member kept is found by a hash aggregate, not a
+        // sort: the lowest (priority, id) per phone, packed into one bigint (ids stay far below
+        // 2^40, priorities below 2^23). A larger cap numbers each phone's members in order.
+        let household = resolved.householdCap == 1 ? """
+                ranked AS MATERIALIZED (
+                    SELECT c.*, CASE WHEN k.first = (c.priority::bigint << 40) | c.who THEN 1 ELSE 2 END AS nth
+                    FROM callable c
+                    JOIN (SELECT phone, min((priority::bigint << 40) | who) AS first FROM callable GROUP BY phone) k ON k.phone = c.phone
+                )
+            """ : """
+                ranked AS MATERIALIZED (
+                    SELECT c.*, row_number() OVER (PARTITION BY c.phone ORDER BY c.priority, c.who) AS nth
+                    FROM callable c
+                )
+            """
         // The leading comment names the statement in pg_stat_activity (which keeps only the
         // first 1 kB of a query's text).
         let sql = """
             /* sampark list build: \(spec.kind.rawValue) */
             WITH \(audience),
+            -- Each one the spec chose, with the first rule (in this order) that keeps it off.
+            -- The rules' numbers are joined, not looked up in subqueries: a hash join spills to
+            -- disk gracefully where a subquery too big to hash would be scanned per row.
+            wrong_numbers AS (
+                SELECT DISTINCT e.phone FROM attempts t JOIN list_entries e ON e.id = t.entry_id WHERE t.result = 'wrong_number'
+            ),
+            recently_called AS (
+                SELECT DISTINCT e.phone FROM attempts t JOIN list_entries e ON e.id = t.entry_id
+                WHERE $4::int > 0 AND t.started_at > now() - make_interval(days => $4::int)
+            ),
+            on_active_list AS (
+                SELECT DISTINCT e.phone FROM call_lists l JOIN list_entries e ON e.list_id = l.id
+                WHERE l.campaign_id = $2::bigint AND e.state IN ('pending', 'offered')
+            ),
+            audience AS MATERIALIZED (
+                SELECT s.*,
+                    CASE
+                        WHEN s.phone_kind <> 'mobile' THEN 'landline'
+                        WHEN o.phone IS NOT NULL THEN 'opted_out'
+                        WHEN w.phone IS NOT NULL THEN 'wrong_number'
+                        WHEN r.phone IS NOT NULL THEN 'recently_called'
+                        WHEN l.phone IS NOT NULL THEN 'on_active_list'
+                    END AS reason
+                FROM selected s
+                LEFT JOIN opt_outs o ON o.phone = s.phone
+                LEFT JOIN wrong_numbers w ON w.phone = s.phone
+                LEFT JOIN recently_called r ON r.phone = s.phone
+                LEFT JOIN on_active_list l ON l.phone = s.phone
+            ),
             -- The units and languages of the audience: assignment is worked out once per pair.
             unit_languages AS MATERIALIZED (
                 SELECT unit_id, coalesce(language, '') AS language FROM audience GROUP BY 1, 2
@@ -146,28 +190,14 @@ struct ListQuery {
                 WHERE (m.valid_from IS NULL OR m.valid_from <= now()) AND (m.valid_to IS NULL OR m.valid_to > now())
                 GROUP BY un.unit_id
             ),
-            -- Each one the spec chose, with the first rule (in this order) that keeps it off.
-            classified AS MATERIALIZED (
-                SELECT a.*, m.version AS material_version,
-                    CASE
-                        WHEN a.phone_kind <> 'mobile' THEN 'landline'
-                        WHEN a.phone IN (SELECT phone FROM opt_outs) THEN 'opted_out'
-                        WHEN a.phone IN (SELECT e.phone FROM attempts t JOIN list_entries e ON e.id = t.entry_id
-                                         WHERE t.result = 'wrong_number') THEN 'wrong_number'
-                        WHEN $4::int > 0 AND a.phone IN (SELECT e.phone FROM attempts t JOIN list_entries e ON e.id = t.entry_id
-                                                         WHERE t.started_at > now() - make_interval(days => $4::int)) THEN 'recently_called'
-                        WHEN a.phone IN (SELECT e.phone FROM call_lists l JOIN list_entries e ON e.list_id = l.id
-                                         WHERE l.campaign_id = $2::bigint AND e.state IN ('pending', 'offered')) THEN 'on_active_list'
-                        WHEN $6::text IS NOT NULL AND m.version IS NULL THEN 'outside_material_scope'
-                    END AS reason
+            -- Not kept off by a rule on the number, and with the material to relay if any.
+            callable AS MATERIALIZED (
+                SELECT a.contact_id, a.person_id, a.who, a.phone, a.unit_id, a.language, a.priority, a.reached, m.version AS material_version
                 FROM audience a LEFT JOIN material m ON m.unit_id = a.unit_id
+                WHERE a.reason IS NULL AND ($6::text IS NULL OR m.version IS NOT NULL)
             ),
             -- Household cap: the first K (by priority, then id) of those sharing a phone.
-            ranked AS MATERIALIZED (
-                SELECT c.contact_id, c.person_id, c.who, c.phone, c.unit_id, c.language, c.priority, c.reached, c.material_version,
-                       row_number() OVER (PARTITION BY c.phone ORDER BY c.priority, c.who) AS nth
-                FROM classified c WHERE c.reason IS NULL
-            )\(quota),
+            \(household)\(quota),
             chosen AS (
                 SELECT contact_id, person_id, who, phone, unit_id, coalesce(language, '') AS language, priority, material_version
                 FROM \(chosenFrom)
@@ -226,7 +256,8 @@ struct ListQuery {
                 (SELECT count(*) FROM audience) AS audience,
                 (SELECT count(*) FROM inserted) AS entries,
                 (SELECT coalesce(json_agg(json_build_array(reason, n)), '[]') FROM (
-                    SELECT reason, count(*) AS n FROM classified WHERE reason IS NOT NULL GROUP BY reason
+                    SELECT reason, count(*) AS n FROM audience WHERE reason IS NOT NULL GROUP BY reason
+                    UNION ALL SELECT 'outside_material_scope', (SELECT count(*) FROM audience WHERE reason IS NULL) - (SELECT count(*) FROM callable)
                     UNION ALL SELECT 'household_cap', count(*) FROM ranked WHERE nth > $5
                     \(overQuota)
                     UNION ALL SELECT 'no_centre', count(*) FROM placed WHERE centre_id IS NULL
@@ -254,7 +285,7 @@ struct ListQuery {
                     WHERE e.person_id = p.id AND t.result = 'connected')
             """ : "false"
         return """
-            audience AS MATERIALIZED (
+            selected AS (
                 SELECT NULL::bigint AS contact_id, p.id AS person_id, p.id AS who, p.phone, p.phone_kind,
                        p.unit_id, NULL::text AS language, 0 AS priority, \(reached) AS reached
                 FROM people p JOIN org_units u ON u.id = p.unit_id

@@ -207,15 +207,12 @@ struct Campaign {
             """, [given.code], prepared: true).first else {
             throw fail("campaign.code", "no campaign has code \(ListBuildHandler.shown(given.code)); give campaign.name to create it")
         }
-        let stored = Campaign(id: try row.decode(Int64.self, at: 0), code: given.code,
-                              kind: CampaignKind(rawValue: try row.decode(String.self, at: 1)) ?? .relay,
+        let what = "campaign \(ListBuildHandler.shown(given.code))"
+        let storedKind = try row.decode(String.self, at: 1), storedName = try row.decode(String.self, at: 2)
+        guard storedKind == request.kind.rawValue else { throw fail("kind", "\(what) is a \(storedKind) campaign") }
+        let stored = Campaign(id: try row.decode(Int64.self, at: 0), code: given.code, kind: request.kind,
                               recallDays: try row.decode(Int.self, at: 3), householdCap: try row.decode(Int.self, at: 4),
                               material: try row.decode(String?.self, at: 5))
-        let storedName = try row.decode(String.self, at: 2)
-        let what = "campaign \(ListBuildHandler.shown(given.code))"
-        guard stored.kind.rawValue == (try row.decode(String.self, at: 1)), stored.kind == request.kind else {
-            throw fail("kind", "\(what) is a \(try row.decode(String.self, at: 1)) campaign")
-        }
         if let name = given.name, name != storedName { throw fail("campaign.name", "differs from the name \(what) has") }
         if let days = given.recallDays, days != stored.recallDays {
             throw fail("campaign.recall_days", "\(what) has \(stored.recallDays); a campaign's settings do not change")

@@ -245,33 +245,39 @@ struct ListQuery {
                        cy.cycle[1 + n.seq % cardinality(cy.cycle)] AS centre_id
                 FROM numbered n LEFT JOIN cycles cy ON cy.set_id = n.set_id
             ),
+            -- Run to completion whether or not the query below reads it (PostgreSQL's rule for
+            -- data-modifying WITH); the counts come from `placed`, in one pass.
             inserted AS (
                 INSERT INTO list_entries (list_id, contact_id, person_id, phone, centre_id, priority, material_code, material_version)
                 SELECT $1::bigint, contact_id, person_id, phone, centre_id, priority,
                        CASE WHEN material_version IS NOT NULL THEN $6::text END, material_version
                 FROM placed WHERE centre_id IS NOT NULL
-                RETURNING centre_id
+            ),
+            -- Per centre (NULL: none covers): the entries, and the XOR of one 64-bit hash per
+            -- entry (who, centre, priority, material version), which makes the list's hash
+            -- stable and independent of order.
+            by_centre AS MATERIALIZED (
+                SELECT centre_id, count(*) AS n,
+                       bit_xor(hashint8extended(who, (coalesce(centre_id, 0) * 1000003 + priority) * 1000003 + coalesce(material_version, 0))) AS h
+                FROM placed GROUP BY centre_id
             )
             SELECT
                 (SELECT count(*) FROM audience) AS audience,
-                (SELECT count(*) FROM inserted) AS entries,
+                (SELECT coalesce(sum(n), 0)::bigint FROM by_centre WHERE centre_id IS NOT NULL) AS entries,
                 (SELECT coalesce(json_agg(json_build_array(reason, n)), '[]') FROM (
                     SELECT reason, count(*) AS n FROM audience WHERE reason IS NOT NULL GROUP BY reason
                     UNION ALL SELECT 'outside_material_scope', (SELECT count(*) FROM audience WHERE reason IS NULL) - (SELECT count(*) FROM callable)
                     UNION ALL SELECT 'household_cap', count(*) FROM ranked WHERE nth > $5
                     \(overQuota)
-                    UNION ALL SELECT 'no_centre', count(*) FROM placed WHERE centre_id IS NULL
+                    UNION ALL SELECT 'no_centre', coalesce(sum(n), 0)::bigint FROM by_centre WHERE centre_id IS NULL
                 ) s WHERE n > 0) AS suppressed,
-                (SELECT coalesce(json_agg(json_build_array(cc.code, n) ORDER BY cc.code), '[]')
-                 FROM (SELECT centre_id, count(*) AS n FROM inserted GROUP BY centre_id) i JOIN call_centres cc ON cc.id = i.centre_id) AS centres,
+                (SELECT coalesce(json_agg(json_build_array(cc.code, b.n) ORDER BY cc.code), '[]')
+                 FROM by_centre b JOIN call_centres cc ON cc.id = b.centre_id) AS centres,
                 (SELECT coalesce(json_agg(json_build_array(code, n) ORDER BY n DESC, code), '[]') FROM (
                     SELECT u.code, count(*) AS n FROM placed p JOIN units u ON u.unit_id = p.unit_id
                     WHERE p.centre_id IS NULL GROUP BY u.code ORDER BY n DESC, u.code LIMIT 100) s) AS uncovered,
                 \(short),
-                -- Order-free and stable: the XOR of one 64-bit hash per entry.
-                (SELECT lpad(to_hex(coalesce(bit_xor(hashtextextended(
-                     concat_ws('|', who, phone, centre_id, priority, material_version), 0)), 0)), 16, '0')
-                 FROM placed WHERE centre_id IS NOT NULL) AS hash
+                (SELECT lpad(to_hex(coalesce(bit_xor(h), 0)), 16, '0') FROM by_centre WHERE centre_id IS NOT NULL) AS hash
             """
         return ListQuery(sql: sql, binds: binds)
     }

@@ -164,8 +164,8 @@ public struct ListReady: SamparkMessage, Equatable {
     public var shortCommittees: [Count]?
     /// How many committees fall short in all.
     public var shortCommitteesTotal: Int?
-    /// md5 of the entries in order (who, phone, centre, priority, material): the same
-    /// request over the same data gives the same hash.
+    /// 16 hex digits: the XOR of one 64-bit hash per entry (who, centre, priority, material
+    /// version). The same request over the same data gives the same hash.
     public var hash: String
 
     /// A named count. (A list of these rather than a dictionary: keys of JSON objects would go

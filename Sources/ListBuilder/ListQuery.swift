@@ -252,6 +252,9 @@ struct ListQuery {
                 SELECT $1::bigint, contact_id, person_id, phone, centre_id, priority,
                        CASE WHEN material_version IS NOT NULL THEN $6::text END, material_version
                 FROM placed WHERE centre_id IS NOT NULL
+                -- In contact (or person) id order: each row's foreign-key check then reads the
+                -- contacts table in one sweep, not once per set of centres.
+                ORDER BY who
             ),
             -- Per centre (NULL: none covers): the entries, and the XOR of one 64-bit hash per
             -- entry (who, centre, priority, material version), which makes the list's hash

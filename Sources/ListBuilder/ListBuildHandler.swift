@@ -48,13 +48,20 @@ public struct ListBuildHandler: MessageHandler {
         }
         resolved.query.listID = listID
 
-        // For this transaction only: memory for the build's sorts, and no merge joins. The
-        // planner cannot estimate rows coming out of window functions (it guesses a few
-        // thousand where a million come), and for such a guess a merge join that sorts a
-        // million rows looks cheap; every join here pairs a large stream with a small table
-        // (units, centres, cycles), which a hash join does in one pass.
+        // For this transaction only: memory for the build's sorts, and hash joins rather than
+        // merge joins or nested loops. The planner cannot estimate rows coming out of window
+        // functions and aggregates (it guesses a few where a million come); for such a guess a
+        // merge join that sorts a million rows, or a nested loop that rescans one side per row
+        // of the other (a million times a million), looks cheap. Every equality join here is
+        // done in one pass by a hash join. (Joins that only a nested loop can do, a subtree
+        // test or an unnest, still get one: turning it off only makes it the last resort.)
         try connection.execute("SET LOCAL work_mem = '\(workMemory)'")
         try connection.execute("SET LOCAL enable_mergejoin = off")
+        try connection.execute("SET LOCAL enable_nestloop = off")
+        // A worker killed mid-build leaves its backend running the statement, holding the
+        // campaign's lock, until it next talks to the client: checking the connection every
+        // second ends it (and frees the lock for the redelivered request) at once.
+        try connection.execute("SET LOCAL client_connection_check_interval = '1s'")
         let query = ListQuery.build(spec, resolved.query)
         let row = try connection.query(query.sql, query.binds)[0]
         // The order the rules apply in (docs/lists.md).

@@ -126,8 +126,8 @@ final class Cluster: Sendable {
     }
 
     /// Starts `sampark ARGS` without waiting; `finish` collects it.
-    func cliInBackground(_ arguments: [String]) -> Task<(status: Int32, output: String), Error> {
-        Task { try await self.cli(arguments) }
+    func cliInBackground(_ arguments: [String], timeout: Duration = .seconds(120)) -> Task<(status: Int32, output: String), Error> {
+        Task { try await self.cli(arguments, timeout: timeout) }
     }
 
     func query<T: PostgresDecodable & Sendable>(_ sql: String, as type: T.Type) async throws -> T {

@@ -83,7 +83,7 @@ import SamparkTestSupport
                 """, as: Int.self) == voters)
 
             let request = cluster.cliInBackground(["list", "build", try Scenario.write(Scenario.pollingDayRequest, named: "gotv.json", in: dir),
-                                                   "--wait", "--timeout", "600"])
+                                                   "--wait", "--timeout", "600"], timeout: .seconds(600))
             for kill in 1...2 {
                 // Inside the build: its statement is running in PostgreSQL.
                 #expect(try await eventually(timeout: .seconds(120)) {

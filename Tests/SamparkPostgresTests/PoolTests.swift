@@ -139,18 +139,21 @@ import Testing
                     return one
                 }
             }
-            let waiters = (0..<3).map { _ in
-                Task { try await pool.query("SELECT 2 AS two") }
-            }
+            var waiters: [Task<PostgresRows, Error>] = []
             do {
-                // Wait (bounded) until the holder runs and all three callers are queued.
+                // The holder has the connection before the callers come (started together, a
+                // caller could take it first and the holder would be the one queued), then
+                // wait (bounded) until all three callers are queued.
                 let deadline = ContinuousClock.now + .seconds(20)
-                var holderRunning = false
-                while !(holderRunning && pool.statistics.waiting == 3) {
+                while holding.wait(timeout: .now()) != .success {
+                    guard ContinuousClock.now < deadline else { throw TestFailure(reason: "the holder never ran: \(pool.statistics)") }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                waiters = (0..<3).map { _ in Task { try await pool.query("SELECT 2 AS two") } }
+                while pool.statistics.waiting != 3 {
                     guard ContinuousClock.now < deadline else {
                         throw TestFailure(reason: "the callers never queued: \(pool.statistics)")
                     }
-                    if !holderRunning { holderRunning = holding.wait(timeout: .now()) == .success }
                     try await Task.sleep(for: .milliseconds(10))
                 }
             } catch {

@@ -38,15 +38,14 @@ public struct ListBuildHandler: MessageHandler {
         }
 
         let campaign = try Campaign.findOrCreate(request, on: connection)
-        var resolved = try resolve(spec, campaign: campaign, on: connection)
+        let scope = try resolve(spec, campaign: campaign, on: connection)
         guard let listID = try connection.query("""
             INSERT INTO call_lists (campaign_id, request_id, scope_id, spec) VALUES ($1, $2, $3, $4)
             ON CONFLICT (request_id) DO NOTHING RETURNING id
-            """, [campaign.id, request.requestID, resolved.scopeID, specJSON], prepared: true).first?.decode(Int64.self, at: 0) else {
+            """, [campaign.id, request.requestID, scope.id, specJSON], prepared: true).first?.decode(Int64.self, at: 0) else {
             // Another worker built this request id meanwhile; the retry answers with its list.
             throw HandlerError.transient("request \(request.requestID) was being built by another worker")
         }
-        resolved.query.listID = listID
 
         // For this transaction only: memory for the build's sorts, and hash joins rather than
         // merge joins or nested loops. The planner cannot estimate rows coming out of window
@@ -62,12 +61,10 @@ public struct ListBuildHandler: MessageHandler {
         // campaign's lock, until it next talks to the client: checking the connection every
         // second ends it (and frees the lock for the redelivered request) at once.
         try connection.execute("SET LOCAL client_connection_check_interval = '1s'")
-        let query = ListQuery.build(spec, resolved.query)
+        let query = ListQuery.build(spec, listID: listID, campaign: campaign, scope: scope)
         let row = try connection.query(query.sql, query.binds)[0]
-        // The order the rules apply in (docs/lists.md).
-        let order = ["landline", "opted_out", "wrong_number", "recently_called", "on_active_list", "outside_material_scope",
-                     "household_cap", "over_committee_quota", "no_centre"]
-        let suppressed = try counts(row, "suppressed").sorted { order.firstIndex(of: $0.name) ?? 99 < order.firstIndex(of: $1.name) ?? 99 }
+        let order = ListQuery.reasons
+        let suppressed = try counts(row, "suppressed").sorted { order.firstIndex(of: $0.name) ?? order.count < order.firstIndex(of: $1.name) ?? order.count }
         let ready = ListReady(
             requestID: request.requestID, listID: listID, campaignID: campaign.id, campaign: campaign.code, kind: spec.kind,
             audience: try row.decode(Int.self, column: "audience"), entries: try row.decode(Int.self, column: "entries"),
@@ -107,20 +104,13 @@ public struct ListBuildHandler: MessageHandler {
 
     // MARK: What the request names, checked against the database
 
-    struct Resolution {
-        var scopeID: Int64
-        var query: ListQuery.Resolved
-    }
-
     /// Turns codes into ids, and refuses a request naming anything the database does not hold.
-    func resolve(_ spec: ListSpec, campaign: Campaign, on connection: PostgresConnection) throws -> Resolution {
-        guard let scope = try connection.query("SELECT id, path::text FROM org_units WHERE code = $1", [spec.scope],
-                                               prepared: true).first else {
+    func resolve(_ spec: ListSpec, campaign: Campaign, on connection: PostgresConnection) throws -> Scope {
+        guard let row = try connection.query("SELECT id, path::text FROM org_units WHERE code = $1", [spec.scope],
+                                             prepared: true).first else {
             throw fail("audience.scope", "no unit has code \(Self.shown(spec.scope))")
         }
-        var resolved = ListQuery.Resolved(listID: 0, campaignID: campaign.id, scopePath: try scope.decode(String.self, at: 1),
-                                          recallDays: campaign.recallDays, householdCap: campaign.householdCap,
-                                          material: campaign.material)
+        var scope = Scope(id: try row.decode(Int64.self, at: 0), path: try row.decode(String.self, at: 1))
         if spec.kind == .relay, campaign.material == nil {
             throw fail("campaign.material", "is missing: a relay list carries the material to relay")
         }
@@ -158,7 +148,7 @@ public struct ListBuildHandler: MessageHandler {
                 SELECT 1 FROM poll_calendar pc JOIN org_units u ON u.id = pc.constituency_id
                 WHERE pc.poll_date = $1::date AND ($2::text IS NULL OR pc.election = $2::text)
                   AND (u.path <@ $3::ltree OR u.path @> $3::ltree) LIMIT 1
-                """, [spec.pollDate, spec.election, resolved.scopePath], prepared: true)
+                """, [spec.pollDate, spec.election, scope.path], prepared: true)
             if polling.isEmpty {
                 throw fail("audience.poll_date", "no constituency in or above \(Self.shown(spec.scope)) polls on \(spec.pollDate ?? "")")
             }
@@ -170,12 +160,12 @@ public struct ListBuildHandler: MessageHandler {
                 guard let id = try row.decode(Int64?.self, at: 1) else {
                     throw fail("audience.units", "no unit has code \(Self.shown(try row.decode(String.self, at: 0)))")
                 }
-                resolved.unitIDs.append(id)
+                scope.unitIDs.append(id)
             }
         default:
             break
         }
-        return Resolution(scopeID: try scope.decode(Int64.self, at: 0), query: resolved)
+        return scope
     }
 
     /// A code as a reason may show it: quoted when it looks like a code, withheld when it
@@ -188,12 +178,20 @@ public struct ListBuildHandler: MessageHandler {
 
 func fail(_ field: String, _ reason: String) -> HandlerError { .permanent("\(field): \(reason)") }
 
+/// The unit whose subtree a list covers, and the units a request names, as ids.
+struct Scope {
+    let id: Int64
+    /// Its ltree path, as text.
+    let path: String
+    /// candidates: the units whose candidates are called.
+    var unitIDs: [Int64] = []
+}
+
 /// A campaign as stored: the first request for a code creates it; later requests may name only
 /// the code, and whatever else they give must agree with what is stored.
 struct Campaign {
     let id: Int64
     let code: String
-    let kind: CampaignKind
     let recallDays: Int
     let householdCap: Int
     let material: String?
@@ -217,7 +215,7 @@ struct Campaign {
         let what = "campaign \(ListBuildHandler.shown(given.code))"
         let storedKind = try row.decode(String.self, at: 1), storedName = try row.decode(String.self, at: 2)
         guard storedKind == request.kind.rawValue else { throw fail("kind", "\(what) is a \(storedKind) campaign") }
-        let stored = Campaign(id: try row.decode(Int64.self, at: 0), code: given.code, kind: request.kind,
+        let stored = Campaign(id: try row.decode(Int64.self, at: 0), code: given.code,
                               recallDays: try row.decode(Int.self, at: 3), householdCap: try row.decode(Int.self, at: 4),
                               material: try row.decode(String?.self, at: 5))
         if let name = given.name, name != storedName { throw fail("campaign.name", "differs from the name \(what) has") }

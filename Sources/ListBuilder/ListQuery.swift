@@ -13,20 +13,14 @@ struct ListQuery {
     let sql: String
     let binds: [any PostgresEncodable]
 
-    /// Ids the handler resolved before building: the request's unit codes, as ids.
-    struct Resolved {
-        var listID: Int64
-        var campaignID: Int64
-        var scopePath: String
-        var recallDays: Int
-        var householdCap: Int
-        var material: String?
-        var unitIDs: [Int64] = []
-    }
+    /// The reasons an entry is left out, in the order the rules apply (docs/lists.md); the
+    /// answer lists them so.
+    static let reasons = ["landline", "opted_out", "wrong_number", "recently_called", "on_active_list", "outside_material_scope",
+                          "household_cap", "over_committee_quota", "no_centre"]
 
-    static func build(_ spec: ListSpec, _ resolved: Resolved) -> ListQuery {
-        var binds: [any PostgresEncodable] = [resolved.listID, resolved.campaignID, resolved.scopePath,
-                                               resolved.recallDays, resolved.householdCap, resolved.material]
+    static func build(_ spec: ListSpec, listID: Int64, campaign: Campaign, scope: Scope) -> ListQuery {
+        var binds: [any PostgresEncodable] = [listID, campaign.id, scope.path, campaign.recallDays, campaign.householdCap,
+                                               campaign.material]
         let audience: String
         switch spec.kind {
         case .committeeReach, .relay:
@@ -34,7 +28,7 @@ struct ListQuery {
             audience = people(where: "u.level = ANY($7::text[]) AND ($8::text[] IS NULL OR p.role = ANY($8::text[]))",
                               trackReached: spec.kind == .committeeReach && spec.perCommittee != nil)
         case .candidates:
-            binds += [spec.roles ?? ["candidate"], resolved.unitIDs]
+            binds += [spec.roles ?? ["candidate"], scope.unitIDs]
             audience = people(where: "p.role = ANY($7::text[]) AND (cardinality($8::bigint[]) = 0 OR p.unit_id = ANY($8::bigint[]))",
                               trackReached: false)
         case .schemeFeedback:
@@ -127,7 +121,7 @@ struct ListQuery {
         // With a cap of 1 (the default) the member kept is found by a hash aggregate, not a
         // sort: the lowest (priority, id) per phone, packed into one bigint (ids stay far below
         // 2^40, priorities below 2^23). A larger cap numbers each phone's members in order.
-        let household = resolved.householdCap == 1 ? """
+        let household = campaign.householdCap == 1 ? """
                 ranked AS MATERIALIZED (
                     SELECT c.*, CASE WHEN k.first = (c.priority::bigint << 40) | c.who THEN 1 ELSE 2 END AS nth
                     FROM callable c

@@ -1,5 +1,6 @@
 import Foundation
 import SamparkCore
+import SamparkPostgres
 import SamparkRuntime
 
 /// A list request checked for shape, with each kind's defaults filled in. What needs the
@@ -122,14 +123,8 @@ struct ListSpec: Equatable {
         return values
     }
 
-    /// `YYYY-MM-DD`, a day that exists.
+    /// `YYYY-MM-DD`, a day that exists (the reporter's check: PostgreSQL's own date parser).
     static func isDate(_ text: String) -> Bool {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard text.utf8.count == 10, parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
-              (1...12).contains(month), day >= 1 else { return false }
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
-        return day <= days
+        text.utf8.count == 10 && PostgresDate(text) != nil
     }
 }

@@ -57,10 +57,6 @@ public struct ListBuildHandler: MessageHandler {
         try connection.execute("SET LOCAL work_mem = '\(workMemory)'")
         try connection.execute("SET LOCAL enable_mergejoin = off")
         try connection.execute("SET LOCAL enable_nestloop = off")
-        // A worker killed mid-build leaves its backend running the statement, holding the
-        // campaign's lock, until it next talks to the client: checking the connection every
-        // second ends it (and frees the lock for the redelivered request) at once.
-        try connection.execute("SET LOCAL client_connection_check_interval = '1s'")
         let query = ListQuery.build(spec, listID: listID, campaign: campaign, scope: scope)
         let row = try connection.query(query.sql, query.binds)[0]
         let order = ListQuery.reasons

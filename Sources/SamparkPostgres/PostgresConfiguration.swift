@@ -27,6 +27,11 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
     public var keepalivesIdle: Int = 30
     public var keepalivesInterval: Int = 10
     public var keepalivesCount: Int = 3
+    /// Seconds between the server's checks, during a long statement, that this client is
+    /// still connected (PostgreSQL's `client_connection_check_interval`); nil: the server's
+    /// default (no check). Without it, the backend of a process killed mid-statement runs the
+    /// statement to its end, holding its locks, before it notices.
+    public var connectionCheckInterval: Int?
     /// Further libpq keywords (`sslmode`, `sslrootcert`, `target_session_attrs`, `options`,
     /// ...) passed through as given; a URL's query parameters land here. They override the
     /// settings above when they name the same keyword.
@@ -181,7 +186,8 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
         pairs.append(("client_encoding", "UTF8"))
         // Dates and timestamps are decoded from their ISO text form, whatever the server's
         // default DateStyle; the caller's own options come after and may add to it.
-        let options = ["-c DateStyle=ISO", parameters["options"]].compactMap { $0 }.joined(separator: " ")
+        let check = connectionCheckInterval.map { "-c client_connection_check_interval=\($0)s" }
+        let options = ["-c DateStyle=ISO", check, parameters["options"]].compactMap { $0 }.joined(separator: " ")
         pairs.append(("options", options))
         for key in parameters.keys.sorted() where key != "client_encoding" && key != "options" {
             pairs.append((key, parameters[key]!))

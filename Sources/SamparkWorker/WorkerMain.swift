@@ -53,6 +53,10 @@ public enum WorkerMain {
             }
             var pgConfiguration = try PostgresConfiguration(url: settings.postgresURL)
             pgConfiguration.applicationName = name
+            // A worker killed mid-transaction (SIGKILL, OOM) must not leave its backend running
+            // the statement and holding its locks (a campaign's row, an inbox id) until the
+            // statement ends: the redelivered message would wait for them.
+            pgConfiguration.connectionCheckInterval = 1
             // One connection per concurrent handler, one for the relay, one for probes.
             pool = PostgresPool(configuration: pgConfiguration, size: settings.concurrency + 2, logger: logger)
             _ = try await connectPatiently(what: "PostgreSQL", logger: logger) { try await pool.query("SELECT 1") }

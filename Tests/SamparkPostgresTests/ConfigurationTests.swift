@@ -56,6 +56,19 @@ import Testing
         #expect(options == ["-c DateStyle=ISO -c statement_timeout=5000"])
     }
 
+    /// The server checks the client is still there during long statements, and PostgreSQL
+    /// takes the setting (a live connection reports it).
+    @Test func aConnectionCheckIntervalReachesTheServer() async throws {
+        var configuration = try testConfiguration()
+        configuration.connectionCheckInterval = 1
+        let options = configuration.libpqKeywords.filter { $0.0 == "options" }.map(\.1)
+        #expect(options == ["-c DateStyle=ISO -c client_connection_check_interval=1s"])
+        let pool = PostgresPool(configuration: configuration, size: 1)
+        let shown = try await pool.query("SHOW client_connection_check_interval")[0].decode(String.self, at: 0)
+        await pool.shutdown()
+        #expect(shown == "1s")
+    }
+
     @Test func queryParametersBecomeKeywords() throws {
         let configuration = try PostgresConfiguration(url: "postgres://h/d?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&connect_timeout=3&port=7000")
         let keywords = Dictionary(configuration.libpqKeywords, uniquingKeysWith: { _, last in last })

@@ -1,5 +1,8 @@
 import Foundation
+import SamparkAMQP
 import SamparkPostgres
+import SamparkRuntime
+import SamparkSchema
 
 /// Settings of one benchmark run, from the command line.
 struct BenchOptions {
@@ -136,5 +139,68 @@ func printTable(_ rows: [BenchRow], title: String) {
         let verdict = row.ratio >= row.target ? "met" : "NOT met"
         let rounds = row.swift.map(format).joined(separator: ", ") + " / " + row.baseline.map(format).joined(separator: ", ")
         print("| \(row.measure) (\(row.unit)) | \(format(median(row.swift))) | \(format(median(row.baseline))) | \(row.baselineName) | \(String(format: "%.2f", row.ratio))x | >= \(String(format: "%.2f", row.target))x \(verdict) | \(rounds) |")
+    }
+}
+
+/// A database of one benchmark's own, migrated, on the test server: created fresh (dropping
+/// what an interrupted run left), dropped at the end unless `SAMPARK_BENCH_KEEP=1` (to look
+/// into a plan afterwards).
+struct BenchDatabase {
+    let name: String
+    /// The database's URL, for the workers and psql.
+    let url: String
+    let pool: PostgresPool
+    private let admin: PostgresPool
+
+    static func fresh(_ name: String, postgresURL: String) async throws -> BenchDatabase {
+        let admin = PostgresPool(configuration: try PostgresConfiguration(url: postgresURL), size: 1)
+        try await drop(name, admin: admin)
+        try await admin.execute("CREATE DATABASE \(name)")
+        var configuration = try PostgresConfiguration(url: postgresURL)
+        configuration.database = name
+        guard let slash = postgresURL.range(of: "/", options: .backwards) else { fail("bad SAMPARK_TEST_POSTGRES_URL") }
+        let pool = PostgresPool(configuration: configuration, size: 1)
+        try await Migrator(pool: pool).migrate()
+        return BenchDatabase(name: name, url: String(postgresURL[..<slash.lowerBound]) + "/" + name, pool: pool, admin: admin)
+    }
+
+    func close() async throws {
+        await pool.shutdown()
+        if ProcessInfo.processInfo.environment["SAMPARK_BENCH_KEEP"] != "1" { try await Self.drop(name, admin: admin) }
+        await admin.shutdown()
+    }
+
+    /// A plain DROP stops an autovacuum worker still busy with a loaded table (FORCE may not:
+    /// it needs the right to signal that process, and failed so); FORCE then ends any session
+    /// an interrupted run left connected.
+    private static func drop(_ name: String, admin: PostgresPool) async throws {
+        do {
+            try await admin.execute("DROP DATABASE IF EXISTS \(name)")
+        } catch {
+            try await admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        }
+    }
+}
+
+/// The release binaries `make bench` builds beside this one.
+let benchBinaries = Bundle.main.executableURL!.deletingLastPathComponent()
+
+/// What a worker or the CLI run by a benchmark needs: the servers, no fixed HTTP port, quiet
+/// logs. `sampark topology` has declared the broker's side.
+func workerEnvironment(amqpURL: String, database: BenchDatabase) -> [String: String] {
+    var environment = ProcessInfo.processInfo.environment
+    environment["SAMPARK_AMQP_URL"] = amqpURL
+    environment["SAMPARK_POSTGRES_URL"] = database.url
+    environment["SAMPARK_HTTP_PORT"] = "0"
+    environment["SAMPARK_LOG_LEVEL"] = "warning"
+    _ = runProgram(benchBinaries.appendingPathComponent("sampark").path, ["topology"], environment: environment)
+    return environment
+}
+
+/// Empties a work queue with its retry and dead-letter queues: messages an interrupted run
+/// left behind would be handled in this run's database.
+func purge(_ queue: Topology.WorkQueue, on amqp: AMQPConnection) async throws {
+    for name in [queue.name, queue.deadQueue] + (1...RetryPolicy.default.delays.count).map({ RetryPolicy.delayQueue(for: queue.name, retry: $0) }) {
+        try await amqp.purgeQueue(name)
     }
 }

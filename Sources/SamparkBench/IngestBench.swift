@@ -20,15 +20,8 @@ struct IngestBench {
 
     func run() async throws -> [BenchRow] {
         let rows = options.ingestRows
-        let admin = PostgresPool(configuration: try PostgresConfiguration(url: postgresURL), size: 1)
-        try await dropDatabase(admin)
-        try await admin.execute("CREATE DATABASE \(database)")
-        var configuration = try PostgresConfiguration(url: postgresURL)
-        configuration.database = database
-        guard let slash = postgresURL.range(of: "/", options: .backwards) else { fail("bad SAMPARK_TEST_POSTGRES_URL") }
-        let url = String(postgresURL[..<slash.lowerBound]) + "/" + database
-        let pool = PostgresPool(configuration: configuration, size: 1)
-        try await Migrator(pool: pool).migrate()
+        let db = try await BenchDatabase.fresh(database, postgresURL: postgresURL)
+        let pool = db.pool, url = db.url
         try await pool.withConnection { [booths] conn in
             // One state, 10 assembly constituencies, 25 booths each (ids fixed, so the clean
             // file can name them).
@@ -54,23 +47,13 @@ struct IngestBench {
         try writeFiles(rows: rows, raw: raw, clean: clean)
         print("ingest: \(rows) voters, \(fileSize(raw) / 1_000_000) MB as written, \(fileSize(clean) / 1_000_000) MB clean")
 
-        let binaries = Bundle.main.executableURL!.deletingLastPathComponent()
-        var environment = ProcessInfo.processInfo.environment
-        environment["SAMPARK_AMQP_URL"] = amqpURL
-        environment["SAMPARK_POSTGRES_URL"] = url
-        environment["SAMPARK_HTTP_PORT"] = "0"
-        environment["SAMPARK_LOG_LEVEL"] = "warning"
-        _ = runProgram(binaries.appendingPathComponent("sampark").path, ["topology"], environment: environment)
-        // Batches an interrupted run left behind would be applied to this run's database.
+        let environment = workerEnvironment(amqpURL: amqpURL, database: db)
         let amqp = try await AMQPConnection.connect(try AMQPConfiguration(url: amqpURL))
-        let queue = Topology.ingestBatches
-        for name in [queue.name, queue.deadQueue] + (1...RetryPolicy.default.delays.count).map({ RetryPolicy.delayQueue(for: queue.name, retry: $0) }) {
-            try await amqp.purgeQueue(name)
-        }
+        try await purge(Topology.ingestBatches, on: amqp)
         await amqp.close()
         let workers = try (1...2).map { _ in
             let process = Process()
-            process.executableURL = binaries.appendingPathComponent("ingest-worker")
+            process.executableURL = benchBinaries.appendingPathComponent("ingest-worker")
             process.environment = environment
             try process.run()
             return process
@@ -89,7 +72,7 @@ struct IngestBench {
             swift: {
                 let workersBefore = workers.map(cpuSeconds).reduce(0, +), cliBefore = childrenCPU()
                 let start = ContinuousClock.now
-                let output = runProgram(binaries.appendingPathComponent("sampark").path,
+                let output = runProgram(benchBinaries.appendingPathComponent("sampark").path,
                                         ["load", "contacts", raw.path, "--timeout", "600"], environment: environment)
                 let rate = Double(rows) / seconds(since: start)
                 // Where the time goes (this machine has 2 cores for everything: the CLI, the
@@ -112,24 +95,11 @@ struct IngestBench {
                 if count != rows { throw BenchFailure("psql left \(count) contacts, expected \(rows)") }
                 return rate
             })
-        await pool.shutdown()
         for worker in workers { kill(worker.processIdentifier, SIGTERM) }
         for worker in workers { worker.waitUntilExit() }
-        try await dropDatabase(admin)
-        await admin.shutdown()
+        try await db.close()
         return [BenchRow(measure: "voters file, \(rows) rows, end to end: sampark load + 2 ingest-workers (validate, dedupe, merge) vs the same rows clean",
                          unit: "rows/s", swift: swiftRates, baseline: psqlRates, baselineName: "psql \\copy into contacts", target: 1.0)]
-    }
-
-    /// A plain DROP stops an autovacuum worker still busy with the loaded table (FORCE may not:
-    /// it needs the right to signal that process, and failed so); FORCE then ends any session an
-    /// interrupted run left connected.
-    private func dropDatabase(_ admin: PostgresPool) async throws {
-        do {
-            try await admin.execute("DROP DATABASE IF EXISTS \(database)")
-        } catch {
-            try await admin.execute("DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
-        }
     }
 
     /// The file as operators bring it, and the same rows as `contacts` stores them.

@@ -23,19 +23,8 @@ struct ListBench {
 
     func run() async throws -> [BenchRow] {
         let contacts = options.listContacts
-        let admin = PostgresPool(configuration: try PostgresConfiguration(url: postgresURL), size: 1)
-        do {
-            try await admin.execute("DROP DATABASE IF EXISTS \(database)")
-        } catch {
-            try await admin.execute("DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
-        }
-        try await admin.execute("CREATE DATABASE \(database)")
-        var configuration = try PostgresConfiguration(url: postgresURL)
-        configuration.database = database
-        guard let slash = postgresURL.range(of: "/", options: .backwards) else { fail("bad SAMPARK_TEST_POSTGRES_URL") }
-        let url = String(postgresURL[..<slash.lowerBound]) + "/" + database
-        let pool = PostgresPool(configuration: configuration, size: 1)
-        try await Migrator(pool: pool).migrate()
+        let db = try await BenchDatabase.fresh(database, postgresURL: postgresURL)
+        let pool = db.pool
 
         let start = ContinuousClock.now
         try await pool.withConnection { [districts, acsPerDistrict, boothsPerAC] conn in
@@ -81,21 +70,11 @@ struct ListBench {
         }
         print("lists: \(contacts) contacts stored in \(String(format: "%.0f", seconds(since: start))) s")
 
-        let binaries = Bundle.main.executableURL!.deletingLastPathComponent()
-        var environment = ProcessInfo.processInfo.environment
-        environment["SAMPARK_AMQP_URL"] = amqpURL
-        environment["SAMPARK_POSTGRES_URL"] = url
-        environment["SAMPARK_HTTP_PORT"] = "0"
-        environment["SAMPARK_LOG_LEVEL"] = "warning"
-        _ = runProgram(binaries.appendingPathComponent("sampark").path, ["topology"], environment: environment)
+        let environment = workerEnvironment(amqpURL: amqpURL, database: db)
         let amqp = try await AMQPConnection.connect(try AMQPConfiguration(url: amqpURL))
-        // Requests an interrupted run left behind would be built in this run's database.
-        let queue = Topology.listRequests
-        for name in [queue.name, queue.deadQueue] + (1...RetryPolicy.default.delays.count).map({ RetryPolicy.delayQueue(for: queue.name, retry: $0) }) {
-            try await amqp.purgeQueue(name)
-        }
+        try await purge(Topology.listRequests, on: amqp)
         let worker = Process()
-        worker.executableURL = binaries.appendingPathComponent("list-builder")
+        worker.executableURL = benchBinaries.appendingPathComponent("list-builder")
         worker.environment = environment
         try worker.run()
         defer {
@@ -176,12 +155,7 @@ struct ListBench {
         print("lists: both lists hold the same \(ready.entries) contacts")
         try? await replies.cancel()
         await amqp.close()
-        await pool.shutdown()
-        // SAMPARK_BENCH_KEEP=1 keeps the database, to look into a plan.
-        if ProcessInfo.processInfo.environment["SAMPARK_BENCH_KEEP"] != "1" {
-            _ = try? await admin.execute("DROP DATABASE IF EXISTS \(database)")
-        }
-        await admin.shutdown()
+        try await db.close()
 
         return [BenchRow(measure: "call list from \(contacts) contacts (\(ready.entries) entries): list-builder request to answer vs the hand-written statement",
                          unit: "entries/s", swift: swiftRates, baseline: baselineRates,

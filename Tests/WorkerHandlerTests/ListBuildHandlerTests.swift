@@ -197,6 +197,42 @@ import SamparkPostgres
         }
     }
 
+    /// Two builds of one campaign at once: the first is held open before its commit; the
+    /// second waits for it (the campaign's row lock), then finds every number the first placed
+    /// on an active list of the campaign. Without the lock it would read past the first's
+    /// uncommitted entries and call them all again.
+    @Test func aListWaitsForAnotherOfItsCampaignAndLeavesOutItsNumbers() async throws {
+        try await Self.world { db in
+            try await db.pool.execute("INSERT INTO campaigns (code, kind, name) VALUES ('UJJ', 'scheme_feedback', 'Campaign')")
+            let audience = ListBuildRequest.Audience(scope: "CG", schemes: ["ujjwala"])
+            let holding = Flag()
+            let first = Task {
+                try await db.pool.withConnection { conn -> Bool in
+                    try conn.execute("BEGIN")
+                    let context = HandlerContext(connection: conn, messageID: "first", messageType: ListBuildRequest.messageType,
+                                                 correlationID: nil, replyTo: nil, queue: "test", appID: "test")
+                    try ListBuildHandler().handle(Self.request("first", .schemeFeedback, campaign: "UJJ", name: nil, audience),
+                                                  context: context)
+                    holding.set()
+                    // Commit once another transaction waits for one of this one's locks.
+                    var sawWaiter = false
+                    for _ in 0..<600 where !sawWaiter {
+                        sawWaiter = try conn.query("SELECT count(*) FROM pg_locks WHERE NOT granted")[0].decode(Int.self, at: 0) > 0
+                        if !sawWaiter { Thread.sleep(forTimeInterval: 0.05) }
+                    }
+                    try conn.execute("COMMIT")
+                    return sawWaiter
+                }
+            }
+            while !holding.isSet { try await Task.sleep(for: .milliseconds(20)) }
+            let second = try await Self.build(db, Self.request("second", .schemeFeedback, campaign: "UJJ", name: nil, audience))
+            #expect(try await first.value, "the second build waited for the first's lock on the campaign")
+            #expect(Self.suppressed(second) == "landline 1, opted_out 1, on_active_list 14, no_centre 1")
+            #expect(second.entries == 0)
+            #expect(try await db.count("SELECT count(*) FROM list_entries") == 12, "each number placed once")
+        }
+    }
+
     @Test func aHouseholdCapOfTwoCallsTwoMembersOfAHousehold() async throws {
         try await Self.world { db in
             let request = ListBuildRequest(requestID: "cap", kind: .schemeFeedback,

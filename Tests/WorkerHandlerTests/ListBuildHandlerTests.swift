@@ -436,11 +436,7 @@ import SamparkPostgres
     /// not quietly widen a list.
     @Test func anUnknownAudienceFieldIsRefusedByName() throws {
         let body = Array(#"{"request_id": "r", "kind": "committee_reach", "campaign": {"code": "C"}, "audience": {"scope": "CG", "levels": ["booth"], "per_comittee": 2}}"#.utf8)
-        #expect(throws: DecodingError.self) { try MessageCoding.decode(ListBuildRequest.self, from: body) }
-        do {
-            _ = try MessageCoding.decode(ListBuildRequest.self, from: body)
-        } catch {
-            #expect(describeDecodingFailure(error) == "audience.per_comittee is not a field of an audience")
-        }
+        let error = #expect(throws: DecodingError.self) { try MessageCoding.decode(ListBuildRequest.self, from: body) }
+        #expect(error.map(describeDecodingFailure) == "audience.per_comittee is not a field of an audience")
     }
 }

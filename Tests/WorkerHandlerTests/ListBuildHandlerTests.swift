@@ -410,6 +410,7 @@ import SamparkPostgres
                 (Self.request("b11", .getOutTheVote, campaign: "X", .init(scope: "CG", pollDate: "2028-02-28")), "audience.poll_date: no constituency in or above 'CG' polls on 2028-02-28"),
                 (Self.request("b12", .candidates, campaign: "X", .init(scope: "CG", units: ["AC-62", "9827012345"])), "audience.units: no unit has code (not shown"),
                 (Self.request("b13", .schemeFeedback, campaign: "X", .init(scope: "CG")), "audience.schemes: is missing or empty"),
+                (Self.request("b14", .getOutTheVote, campaign: "X", .init(scope: "CG", election: "GE1952", pollDate: "2028-11-17")), "audience.election: the poll calendar has no election 'GE1952'"),
             ]
             for (request, expected) in cases {
                 let error = await #expect(throws: HandlerError.self, "\(request.requestID)") { try await Self.build(db, request) }
@@ -425,6 +426,7 @@ import SamparkPostgres
             for (request, expected) in [
                 (Self.request("k1", .weakBooth, campaign: "UJJ", name: nil, .init(scope: "CG", election: "E", party: "P")), "kind: campaign 'UJJ' is a scheme_feedback campaign"),
                 (Self.request("k2", .schemeFeedback, campaign: "UJJ", name: nil, recallDays: 5, .init(scope: "CG", schemes: ["ujjwala"])), "campaign.recall_days: campaign 'UJJ' has 3"),
+                (Self.request("k3", .schemeFeedback, campaign: "UJJ", name: "Another name", .init(scope: "CG", schemes: ["ujjwala"])), "campaign.name: differs from the name campaign 'UJJ' has"),
             ] {
                 let error = await #expect(throws: HandlerError.self) { try await Self.build(db, request) }
                 #expect(error?.description.hasPrefix(expected) == true, "\(String(describing: error))")

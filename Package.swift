@@ -86,7 +86,7 @@ let package = Package(
         .target(name: "ListBuilder", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
         .target(
             name: "DialerDispatcher",
-            dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres", "SamparkAMQP",
+            dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres", "SamparkAMQP", "SamparkServer",
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
         .target(name: "FeedbackAggregator", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
@@ -97,12 +97,13 @@ let package = Package(
             name: "SamparkWorker",
             dependencies: ["SamparkRuntime", "SamparkServer", "SamparkAMQP", "SamparkPostgres",
                            .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
         // The five workers: thin mains.
         .executableTarget(name: "ingest-worker", dependencies: ["IngestWorker", "SamparkWorker", "SamparkRuntime"]),
         .executableTarget(name: "list-builder", dependencies: ["ListBuilder", "SamparkWorker", "SamparkRuntime"]),
-        .executableTarget(name: "dialer-dispatcher", dependencies: ["DialerDispatcher", "SamparkWorker", "SamparkRuntime"]),
+        .executableTarget(name: "dialer-dispatcher", dependencies: ["DialerDispatcher", "SamparkWorker", "SamparkRuntime", "SamparkServer"]),
         .executableTarget(name: "feedback-aggregator", dependencies: ["FeedbackAggregator", "SamparkWorker", "SamparkRuntime"]),
         .executableTarget(name: "reporter", dependencies: ["Reporter", "SamparkWorker", "SamparkRuntime"]),
 
@@ -119,7 +120,8 @@ let package = Package(
         // System benchmark: the Swift clients beside raw rabbitmq-c and psql \copy.
         .executableTarget(
             name: "SamparkBench",
-            dependencies: ["SamparkAMQP", "SamparkCore", "SamparkPostgres", "SamparkRuntime", "SamparkSchema"]
+            dependencies: ["SamparkAMQP", "SamparkCore", "SamparkPostgres", "SamparkRuntime", "SamparkSchema", "DialerDispatcher",
+                           .product(name: "Logging", package: "swift-log")]
         ),
 
         // Shared by the test targets: where the real servers are.

@@ -5,7 +5,7 @@ import SamparkRuntime
 
 /// Handles `list.build.v2` (docs/lists.md): checks the request, finds or creates its campaign,
 /// checks every unit, level, scheme, election and material it names, builds the list in one
-/// set-based statement (`ListQuery`), and announces `list.ready.v2`, all in the runner's one
+/// set-based statements (`ListQuery`), and announces `list.ready.v2`, all in the runner's one
 /// transaction. So a list and its announcement appear together or not at all: a worker killed
 /// mid-build leaves nothing, and the redelivered request builds the list once.
 ///
@@ -57,8 +57,18 @@ public struct ListBuildHandler: MessageHandler {
         try connection.execute("SET LOCAL work_mem = '\(workMemory)'")
         try connection.execute("SET LOCAL enable_mergejoin = off")
         try connection.execute("SET LOCAL enable_nestloop = off")
-        let query = ListQuery.build(spec, listID: listID, campaign: campaign, scope: scope)
-        let row = try connection.query(query.sql, query.binds)[0]
+        // Rules whose set of numbers is empty are left out of the audience statement.
+        let rules = try connection.query("""
+            SELECT EXISTS (SELECT 1 FROM attempts WHERE result = 'wrong_number'),
+                   EXISTS (SELECT 1 FROM call_lists l JOIN list_entries e ON e.list_id = l.id
+                           WHERE l.campaign_id = $1 AND e.state IN ('pending', 'offered', 'waiting'))
+            """, [campaign.id], prepared: true)[0]
+        let query = ListQuery.build(spec, listID: listID, campaign: campaign, scope: scope,
+                                    rules: .init(wrongNumbers: try rules.decode(Bool.self, at: 0), activeList: try rules.decode(Bool.self, at: 1)))
+        for statement in [query.audience, query.placement, query.insert] {
+            try connection.execute(statement.sql, statement.binds)
+        }
+        let row = try connection.query(query.report.sql, query.report.binds)[0]
         let order = ListQuery.reasons
         let suppressed = try counts(row, "suppressed").sorted { order.firstIndex(of: $0.name) ?? order.count < order.firstIndex(of: $1.name) ?? order.count }
         let ready = ListReady(
@@ -192,19 +202,37 @@ struct Campaign {
     let householdCap: Int
     let material: String?
 
+    /// `HH:MM-HH:MM` as the two times PostgreSQL stores, the start before the end.
+    static func window(_ text: String) -> (from: String, to: String)? {
+        let ends = text.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
+        func valid(_ time: String) -> Int? {
+            let parts = time.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, parts.allSatisfy({ $0.count == 2 }), let h = Int(parts[0]), let m = Int(parts[1]),
+                  (0...24).contains(h), (0..<60).contains(m), h < 24 || m == 0 else { return nil }
+            return h * 60 + m
+        }
+        guard ends.count == 2, let from = valid(ends[0]), let to = valid(ends[1]), from < to else { return nil }
+        return (ends[0], ends[1] == "24:00" ? "23:59:59" : ends[1])
+    }
+
     static func findOrCreate(_ request: ListBuildRequest, on connection: PostgresConnection) throws -> Campaign {
         let given = request.campaign
+        let window = given.callingHours.flatMap(window)
         if let name = given.name {
             try connection.execute("""
-                INSERT INTO campaigns (code, kind, name, recall_days, household_cap, material_code)
-                VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (code) DO NOTHING
-                """, [given.code, request.kind.rawValue, name, given.recallDays ?? 0, given.householdCap ?? 1, given.material],
+                INSERT INTO campaigns (code, kind, name, recall_days, household_cap, material_code, pacing_ratio, max_attempts,
+                                       calls_from, calls_to, dialing)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::time, $10::time, $11) ON CONFLICT (code) DO NOTHING
+                """, [given.code, request.kind.rawValue, name, given.recallDays ?? 0, given.householdCap ?? 1, given.material,
+                      given.pacingRatio ?? 1, given.maxAttempts ?? 3, window?.from, window?.to, given.dialing ?? "preview"],
                 prepared: true)
         }
         // Locked for the build: two lists of one campaign are built one after the other, so
         // "already on an active list of the campaign" sees the other's entries.
         guard let row = try connection.query("""
-            SELECT id, kind, name, recall_days, household_cap, material_code FROM campaigns WHERE code = $1 FOR UPDATE
+            SELECT id, kind, name, recall_days, household_cap, material_code, pacing_ratio::float8, max_attempts,
+                   to_char(calls_from, 'HH24:MI') || '-' || to_char(calls_to, 'HH24:MI'), dialing
+            FROM campaigns WHERE code = $1 FOR UPDATE
             """, [given.code], prepared: true).first else {
             throw fail("campaign.code", "no campaign has code \(ListBuildHandler.shown(given.code)); give campaign.name to create it")
         }
@@ -215,15 +243,23 @@ struct Campaign {
                               recallDays: try row.decode(Int.self, at: 3), householdCap: try row.decode(Int.self, at: 4),
                               material: try row.decode(String?.self, at: 5))
         if let name = given.name, name != storedName { throw fail("campaign.name", "differs from the name \(what) has") }
-        if let days = given.recallDays, days != stored.recallDays {
-            throw fail("campaign.recall_days", "\(what) has \(stored.recallDays); a campaign's settings do not change")
+        // A later request may repeat a setting, never change it.
+        func unchanged<T: Equatable>(_ field: String, given: T?, stored: T) throws {
+            if let given, given != stored {
+                throw fail("campaign.\(field)", "\(what) has \(stored); a campaign's settings do not change")
+            }
         }
-        if let cap = given.householdCap, cap != stored.householdCap {
-            throw fail("campaign.household_cap", "\(what) has \(stored.householdCap); a campaign's settings do not change")
-        }
+        try unchanged("recall_days", given: given.recallDays, stored: stored.recallDays)
+        try unchanged("household_cap", given: given.householdCap, stored: stored.householdCap)
         if let material = given.material, material != stored.material {
             throw fail("campaign.material", "\(what) relays other material; a campaign's settings do not change")
         }
+        try unchanged("pacing_ratio", given: given.pacingRatio.map(Float.init), stored: Float(try row.decode(Double.self, at: 6)))
+        try unchanged("max_attempts", given: given.maxAttempts, stored: try row.decode(Int.self, at: 7))
+        if let window, "\(window.from)-\(window.to.prefix(5))" != (try row.decode(String?.self, at: 8)) {
+            throw fail("campaign.calling_hours", "\(what) has other calling hours; a campaign's settings do not change")
+        }
+        try unchanged("dialing", given: given.dialing, stored: try row.decode(String.self, at: 9))
         return stored
     }
 }

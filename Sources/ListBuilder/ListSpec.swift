@@ -39,6 +39,18 @@ struct ListSpec: Equatable {
             throw fail("campaign.household_cap", "is not a whole number from 1 to 20")
         }
         if let material = request.campaign.material { try checkCode(material, field: "campaign.material", maximum: 100) }
+        if let ratio = request.campaign.pacingRatio, !(1...20).contains(ratio) {
+            throw fail("campaign.pacing_ratio", "is not a number from 1 to 20")
+        }
+        if let attempts = request.campaign.maxAttempts, !(1...20).contains(attempts) {
+            throw fail("campaign.max_attempts", "is not a whole number from 1 to 20")
+        }
+        if let hours = request.campaign.callingHours, Campaign.window(hours) == nil {
+            throw fail("campaign.calling_hours", "is not IST hours HH:MM-HH:MM with the start before the end, such as 10:00-18:00")
+        }
+        if let dialing = request.campaign.dialing, !["preview", "gateway"].contains(dialing) {
+            throw fail("campaign.dialing", "is neither preview nor gateway")
+        }
 
         let audience = request.audience
         let kind = request.kind

@@ -16,6 +16,12 @@ struct BenchOptions {
     var ingestRounds = 3
     var listContacts = 5_000_000
     var listRounds = 3
+    /// Entries per centre (300 centres) for the dispatch throughput rounds.
+    var dispatchEntriesPerCentre = 500
+    var dispatchRounds = 3
+    var latencyCalls = 400
+    /// How much faster than real time the polling-day hour runs.
+    var hourSpeed = 12.0
     var only: Set<String> = []
 
     static func parse(_ arguments: [String]) -> BenchOptions {
@@ -39,12 +45,17 @@ struct BenchOptions {
             case "--ingest-rounds": options.ingestRounds = value()
             case "--list-contacts": options.listContacts = value()
             case "--list-rounds": options.listRounds = value()
+            case "--dispatch-entries": options.dispatchEntriesPerCentre = value()
+            case "--dispatch-rounds": options.dispatchRounds = value()
+            case "--latency-calls": options.latencyCalls = min(value(), 450)
+            case "--hour-speed": options.hourSpeed = Double(value())
             case "--only": options.only.insert(iterator.next() ?? "")
             case "--help", "-h":
                 print("""
                 sampark-bench [--messages N] [--size BYTES] [--rounds N] [--window N] [--prefetch N]
                               [--copy-rows N] [--ingest-rows N] [--ingest-rounds N] [--list-contacts N] [--list-rounds N]
-                              [--only amqp|copy|ingest|lists]
+                              [--dispatch-entries N] [--dispatch-rounds N] [--latency-calls N] [--hour-speed N]
+                              [--only amqp|copy|ingest|lists|dispatch]
                 Needs SAMPARK_TEST_AMQP_URL, SAMPARK_TEST_POSTGRES_URL, SAMPARK_BENCH_RABBITMQ_C and SAMPARK_BENCH_PSQL
                 (make bench sets them).
                 """)

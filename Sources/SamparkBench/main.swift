@@ -26,4 +26,10 @@ if options.only.isEmpty || options.only.contains("lists") {
                           postgresURL: environment("SAMPARK_TEST_POSTGRES_URL"))
     do { rows += try await bench.run() } catch { fail("\(error)") }
 }
+if options.only.isEmpty || options.only.contains("dispatch") {
+    // Needs the release `dialer-dispatcher`, `feedback-aggregator` and `sampark` beside this binary.
+    let bench = DispatchBench(options: options, amqpURL: environment("SAMPARK_TEST_AMQP_URL"),
+                              postgresURL: environment("SAMPARK_TEST_POSTGRES_URL"))
+    do { rows += try await bench.run() } catch { fail("\(error)") }
+}
 printTable(rows, title: "Sampark benchmark")

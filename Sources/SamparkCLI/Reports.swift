@@ -8,11 +8,12 @@ struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "report", abstract: "Daily reports.",
                                                     subcommands: [Request.self, Tail.self])
 
-    /// Today in India Standard Time, `YYYY-MM-DD` (reports are by IST day).
+    /// Today in India Standard Time, `YYYY-MM-DD` (reports are by IST day), on the same clock
+    /// as the dispatcher and the desks (a rehearsal's `SAMPARK_CLOCK_START` moves it).
     static var todayIST: String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "Asia/Kolkata")!
-        let parts = calendar.dateComponents([.year, .month, .day], from: Date())
+        let parts = calendar.dateComponents([.year, .month, .day], from: SimClock(speed: nil).now())
         return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
     }
 

@@ -44,8 +44,9 @@ public final class HandlerContext {
     public let replyTo: String?
     /// The queue the message came from (also the inbox's consumer name).
     public let queue: String
-    let appID: String
+    public let appID: String
     private(set) var published = 0
+    private(set) var afterCommit: [@Sendable () -> Void] = []
 
     init(connection: PostgresConnection, messageID: String, messageType: String, correlationID: String?,
          replyTo: String?, queue: String, appID: String) {
@@ -73,6 +74,16 @@ public final class HandlerContext {
                           correlationID: correlationID ?? self.correlationID, replyTo: replyTo,
                           appID: appID, mandatory: mandatory, on: connection)
     }
+}
+
+extension HandlerContext {
+    /// Counts outbox rows the handler inserted itself, in SQL (the dispatcher builds a
+    /// batch of offers in one statement), so the runner wakes the relay after the commit.
+    public func didInsertOutboxRows(_ count: Int) { published += count }
+
+    /// Runs `body` once the transaction has committed (not if it rolls back): to wake a
+    /// service that must see what the handler wrote.
+    public func onCommit(_ body: @escaping @Sendable () -> Void) { afterCommit.append(body) }
 }
 
 /// A handler with its message type erased, as the runner keeps them. `decode` turns a body

@@ -173,7 +173,7 @@ public final class MessageRunner: Service, Sendable {
         let queue = settings.queue, appID = settings.appID
         let properties = delivery.properties
         do {
-            let published: Int? = try await pool.transaction { connection in
+            let handled: (published: Int, afterCommit: [@Sendable () -> Void])? = try await pool.transaction { connection in
                 let fresh = try connection.execute(
                     "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                     [queue, messageID], prepared: true)
@@ -182,8 +182,10 @@ public final class MessageRunner: Service, Sendable {
                                              correlationID: properties.correlationID, replyTo: properties.replyTo,
                                              queue: queue, appID: appID)
                 try work(context)
-                return context.published
+                return (context.published, context.afterCommit)
             }
+            for body in handled?.afterCommit ?? [] { body() }
+            let published = handled?.published
             if let limit = settings.killAfterCommit, commits.add(1, ordering: .relaxed).newValue >= limit {
                 logger.critical("fault injection: killing this process after a commit, before its ack")
                 kill(getpid(), SIGKILL)

@@ -30,10 +30,14 @@ public enum Topology {
         .init(ingestExchange, "ingest.batch.*"), .init(ingestExchange, "turnout.mark"), .init(materialExchange, "#"),
     ])
     public static let listRequests = WorkQueue(name: "list-builder.requests", bindings: [.init(listsExchange, "list.build")])
-    public static let readyLists = WorkQueue(name: "dialer-dispatcher.lists", bindings: [.init(listsExchange, "list.ready")])
+    /// The dispatcher's: lists ready, outcomes (its copy: the entry's next state and the next
+    /// offer) and agents' presence.
+    public static let dispatcherEvents = WorkQueue(name: "dialer-dispatcher.events", bindings: [
+        .init(listsExchange, "list.ready"), .init(callsExchange, "call.outcome"), .init(callsExchange, "agent.presence"),
+    ])
     public static let callOutcomes = WorkQueue(name: "feedback-aggregator.outcomes", bindings: [.init(callsExchange, "call.outcome")])
     public static let reportRequests = WorkQueue(name: "reporter.requests", bindings: [.init(reportsExchange, "report.request")])
-    public static let workQueues = [ingestBatches, listRequests, readyLists, callOutcomes, reportRequests]
+    public static let workQueues = [ingestBatches, listRequests, dispatcherEvents, callOutcomes, reportRequests]
 
     /// The queue a centre's desk takes its offers from; bound to `sampark.calls` by its own name.
     public static func offerQueue(centre: String) -> String { "call.offer.\(centre)" }

@@ -10,6 +10,7 @@ public enum Migrations {
         Migration(version: 1, name: "initial", sql: PackageResources._001_initial_sql),
         Migration(version: 2, name: "ingest", sql: PackageResources._002_ingest_sql),
         Migration(version: 3, name: "lists", sql: PackageResources._003_lists_sql),
+        Migration(version: 4, name: "dispatch", sql: PackageResources._004_dispatch_sql),
     ]
 }
 

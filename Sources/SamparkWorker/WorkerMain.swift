@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Prometheus
 import SamparkAMQP
 import SamparkPostgres
 import SamparkRuntime
@@ -21,6 +22,11 @@ public enum WorkerMain {
         public let amqp: AMQPConnection
         public let pool: PostgresPool
         public let logger: Logger
+        /// The relay publishing this worker's outbox: wake it after committing outbox rows
+        /// outside a handler.
+        public let relay: OutboxRelay
+        /// For a worker's own metrics.
+        public let registry: PrometheusCollectorRegistry
     }
 
     /// A worker's own pieces, made once from its connections: its handlers, and any services
@@ -34,8 +40,11 @@ public enum WorkerMain {
         }
     }
 
+    /// - Parameter sessionSettings: PostgreSQL settings for every session of this worker
+    ///   (`-c name=value` in libpq's `options`), for those that can only be set before a
+    ///   session first uses them (`temp_buffers`).
     public static func run(
-        name: String, defaultHTTPPort: Int, queue: Topology.WorkQueue,
+        name: String, defaultHTTPPort: Int, queue: Topology.WorkQueue, sessionSettings: [String: String] = [:],
         parts: @Sendable (Context) -> Parts
     ) async -> Never {
         let settings = readSettingsOrExit { try WorkerSettings(defaultHTTPPort: defaultHTTPPort) }
@@ -57,6 +66,11 @@ public enum WorkerMain {
             // the statement and holding its locks (a campaign's row, an inbox id) until the
             // statement ends: the redelivered message would wait for them.
             pgConfiguration.connectionCheckInterval = 1
+            let options = sessionSettings.sorted { $0.key < $1.key }.map { "-c \($0.key)=\($0.value)" }
+            if !options.isEmpty {
+                pgConfiguration.parameters["options"] = ([pgConfiguration.parameters["options"]].compactMap { $0 } + options)
+                    .joined(separator: " ")
+            }
             // One connection per concurrent handler, one for the relay, one for probes.
             pool = PostgresPool(configuration: pgConfiguration, size: settings.concurrency + 2, logger: logger)
             _ = try await connectPatiently(what: "PostgreSQL", logger: logger) { try await pool.query("SELECT 1") }
@@ -66,10 +80,10 @@ public enum WorkerMain {
             exit(1)
         }
 
-        let context = Context(amqp: amqp, pool: pool, logger: logger)
+        let relay = OutboxRelay(amqp: amqp, pool: pool, logger: logger)
+        let context = Context(amqp: amqp, pool: pool, logger: logger, relay: relay, registry: registry)
         let parts = parts(context)
         let metrics = WorkerMetrics(registry: registry)
-        let relay = OutboxRelay(amqp: amqp, pool: pool, logger: logger)
         let queueName = queue.name
         let runner = MessageRunner(
             settings: .init(queue: queue.name, prefetch: UInt16(settings.prefetch), concurrency: settings.concurrency, appID: name,

@@ -2,6 +2,9 @@ import ListBuilder
 import SamparkRuntime
 import SamparkWorker
 
-// list-builder: turns list.build.v1 requests into call lists and announces list.ready.v1.
+// list-builder: turns list.build.v2 requests into call lists and announces list.ready.v2.
+// A build keeps its audience and placement in temporary tables (docs/lists.md); temp_buffers
+// (the session's memory for them, allocated only as used) holds a million-entry build's.
 await WorkerMain.run(name: "list-builder", defaultHTTPPort: 8082, queue: Topology.listRequests,
+                     sessionSettings: ["temp_buffers": "512MB"],
                      parts: { _ in .init(handlers: [ListBuildHandler()]) })

@@ -33,14 +33,22 @@ import Testing
                         centres: [.init("DRG-01", 120)], uncovered: [.init("B-9", 6)], shortCommittees: [.init("B-7", 1)],
                         shortCommitteesTotal: 1, hash: "0f3a9c2e71d4b5a8")),
         entry(RequestRejected(requestType: "list.build.v2", reason: "audience.scope: no unit has code 'AC-999'")),
-        entry(CallOffer(entryID: 11, listID: 7, centre: "DRG-01", kind: .schemeFeedback, phone: "+919876543210",
-                        name: "Asha Devi", language: "hi", script: "Namaskar", expiresAt: now)),
-        entry(CallOutcome(entryID: 11, centre: "DRG-01", agent: "agent-3", result: .connected, hasVoted: true,
-                          feedback: "satisfied", startedAt: now, endedAt: now.addingTimeInterval(90))),
+        entry(CallOffer(attemptID: 41, entryID: 11, listID: 7, centre: "DRG-01", campaign: "UJJWALA-FEEDBACK", kind: .schemeFeedback,
+                        dialing: .preview, contact: .init(name: "Asha Devi", language: "hi", phone: "+91******3210"),
+                        material: .init(code: "M-1", version: 2, script: "Namaskar",
+                                        questions: [.init(id: "q1", text: ["hi": "क्या गैस मिली?"], answers: ["yes", "no"])]),
+                        attempt: 1, maxAttempts: 3, expiresAt: now)),
+        entry(CallOutcome(attemptID: 41, entryID: 11, centre: "DRG-01", agent: "agent-3", disposition: .connected, talkSeconds: 95,
+                          answers: ["q1": "yes"], notes: "satisfied", issueTags: ["water"], schemeFeedback: .partly, turnout: .voted,
+                          startedAt: now, endedAt: now.addingTimeInterval(90))),
+        entry(CallOutcome(attemptID: 42, entryID: 12, centre: "DRG-01", agent: "agent-3", disposition: .callBack,
+                          callbackAt: now.addingTimeInterval(7200), startedAt: now, endedAt: now.addingTimeInterval(20))),
+        entry(AgentPresence(centre: "DRG-01", agent: "agent-3", state: .available, shift: "09:00-15:00", at: now)),
         entry(ReportRequest(day: "2024-04-25", scope: "IN")),
         entry(DailyReport(day: "2024-04-25", scope: "IN", generatedAt: now,
                           rows: [.init(centre: "DRG-01", kind: .getOutTheVote, counts: .init(attempts: 3, connected: 2, noAnswer: 1, voted: 2))],
-                          totals: .init(attempts: 3, connected: 2, noAnswer: 1, voted: 2))),
+                          totals: .init(attempts: 3, connected: 2, noAnswer: 1, voted: 2),
+                          refusals: [.init(reason: "silence_period", calls: 12), .init(reason: "calling_hours", calls: 40)])),
     ]
 
     static func entry<M: SamparkMessage & Equatable>(_ message: M) -> (String, @Sendable () throws -> [UInt8], @Sendable ([UInt8]) throws -> Bool) {
@@ -105,23 +113,27 @@ import Testing
     @Test func theSchemaCheckRefusesWhatBreaksTheContract() throws {
         let missing = Array(#"{"day": "2024-04-25", "scope": "IN", "rows": [], "totals": {}}"#.utf8)
         #expect(try Self.validate(missing, type: DailyReport.messageType) != 0)
-        var offer = try JSONSerialization.jsonObject(with: Data(try MessageCoding.encode(
-            CallOffer(entryID: 1, listID: 1, centre: "C", kind: .relay, phone: "+919876543210", name: "N", expiresAt: Self.now)))) as! [String: Any]
-        offer["phone"] = "12345"
-        #expect(try Self.validate(Array(try JSONSerialization.data(withJSONObject: offer)), type: CallOffer.messageType) != 0)
+        let offer = CallOffer(attemptID: 1, entryID: 1, listID: 1, centre: "C", campaign: "K", kind: .relay, dialing: .preview,
+                              contact: .init(name: "N", language: nil, phone: "+91******3210"), attempt: 0, maxAttempts: 3, expiresAt: Self.now)
+        #expect(try Self.validate(try MessageCoding.encode(offer), type: CallOffer.messageType) == 0)
+        for phone in ["12345", "+91*****43210", "9876543210"] {
+            var broken = offer
+            broken.contact.phone = phone
+            #expect(try Self.validate(try MessageCoding.encode(broken), type: CallOffer.messageType) != 0, "\(phone) passed")
+        }
     }
 
     @Test func keysAreSnakeCaseAndDatesISO8601() throws {
         let body = String(decoding: try MessageCoding.encode(
-            CallOutcome(entryID: 5, centre: "C", agent: "a", result: .noAnswer, startedAt: Self.now, endedAt: Self.now)), as: UTF8.self)
-        #expect(body.contains(#""entry_id":5"#))
-        #expect(body.contains(#""result":"no_answer""#))
+            CallOutcome(attemptID: 9, entryID: 5, centre: "C", agent: "a", disposition: .noAnswer, startedAt: Self.now, endedAt: Self.now)), as: UTF8.self)
+        #expect(body.contains(#""entry_id":5"#) && body.contains(#""attempt_id":9"#))
+        #expect(body.contains(#""disposition":"no_answer""#))
         #expect(body.contains(#""started_at":"2024-04-24T23:06:40Z""#))
-        #expect(!body.contains("has_voted"), "absent optionals are left out, not null")
+        #expect(!body.contains("turnout"), "absent optionals are left out, not null")
     }
 
     @Test func decodingFailuresNameTheFieldNotTheValue() throws {
-        let body = Array(#"{"entry_id": "9876543210", "centre": "C"}"#.utf8)
+        let body = Array(#"{"attempt_id": 1, "entry_id": "9876543210", "centre": "C"}"#.utf8)
         do {
             _ = try MessageCoding.decode(CallOutcome.self, from: body)
             Issue.record("decoded a broken body")

@@ -57,6 +57,10 @@ final class Cluster: Sendable {
         env["SAMPARK_HTTP_PORT"] = "0"
         env["SAMPARK_LOG_LEVEL"] = "info"
         env["SAMPARK_SHUTDOWN_TIMEOUT"] = "20"
+        // Every process runs on the scenario's polling day, mid-morning: the dispatcher's
+        // lawful-calling rules, the desks' and the reports' day all read this clock.
+        env["SAMPARK_CLOCK_START"] = Scenario.pollingDayMorning
+        env["SAMPARK_OFFER_QUEUE_REFRESH"] = "1"
         return env
     }
 
@@ -100,6 +104,12 @@ final class Cluster: Sendable {
         guard !process.isRunning else { return nil }
         processes.withLock { _ = $0.removeValue(forKey: worker) }
         return process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
+    }
+
+    /// `sampark desk-sim` for one centre, with quick calls (a fraction of a second each).
+    func deskSim(_ centre: String, idle: Double = 4, agents: Int = 4, timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
+        try await cli(["desk-sim", "--centre", centre, "--idle", "\(idle)", "--agents", "\(agents)",
+                       "--talk", "0.4", "--ring", "0.2", "--wrap-up", "0"], timeout: timeout)
     }
 
     /// Runs `sampark ARGS` and returns its exit status and what it printed.

@@ -13,8 +13,8 @@ import SamparkTestSupport
             let calls = try await WorkerFaultTests.loadAndBuild(cluster)
             // The desks take the calls slowly enough that the restart lands mid-run; they
             // wait out the broker's absence (a long --idle) and reconnect by themselves.
-            async let drg = cluster.cli(["desk-sim", "--centre", "DRG-01", "--idle", "25"], timeout: .seconds(240))
-            async let cdw = cluster.cli(["desk-sim", "--centre", "CDW-01", "--idle", "25"], timeout: .seconds(240))
+            async let drg = cluster.deskSim("DRG-01", idle: 25, agents: 2, timeout: .seconds(240))
+            async let cdw = cluster.deskSim("CDW-01", idle: 25, agents: 2, timeout: .seconds(240))
             #expect(try await eventually(timeout: .seconds(60)) {
                 try await cluster.query("SELECT count(*) FROM attempts", as: Int.self) > 0
             })

@@ -71,15 +71,8 @@ enum Scenario {
     /// Every good row but the landline is a mobile; 4 households share a phone; 2 opted out.
     static let pollingDayCalls = distinctPhones - 2
 
-    /// What desk-sim reports for an entry (the same rule as `DeskSim.result(for:)`).
-    static func result(for entryID: Int64) -> String {
-        switch entryID % 10 {
-        case 0...5: return "connected"
-        case 6, 7: return "no_answer"
-        case 8: return "busy"
-        default: return "wrong_number"
-        }
-    }
+    /// 10:00 IST on the polling day: the clock every process of a cluster runs on.
+    static let pollingDayMorning = "2028-11-17T10:00:00+05:30"
 
     static func write(_ text: String, named name: String, in directory: URL) throws -> String {
         let url = directory.appendingPathComponent(name)

@@ -27,8 +27,8 @@ import SamparkTestSupport
             // This one dies (SIGKILL, from inside) right after its 5th commit, before the ack.
             try cluster.start("feedback-aggregator", extraEnvironment: ["SAMPARK_FAULT_KILL_AFTER_COMMIT": "5"])
             let calls = try await Self.loadAndBuild(cluster)
-            async let drg = cluster.cli(["desk-sim", "--centre", "DRG-01", "--idle", "4"])
-            async let cdw = cluster.cli(["desk-sim", "--centre", "CDW-01", "--idle", "4"])
+            async let drg = cluster.deskSim("DRG-01")
+            async let cdw = cluster.deskSim("CDW-01")
             _ = try await [drg, cdw]
 
             #expect(await cluster.exitStatus(of: "feedback-aggregator") == 128 + SIGKILL, "it died as planned")
@@ -49,6 +49,63 @@ import SamparkTestSupport
             let statuses = await cluster.tearDown()
             #expect(statuses.values.allSatisfy { $0 == 0 }, "\(statuses)")
         } catch {
+            await cluster.tearDown()
+            throw error
+        }
+    }
+
+    /// The dispatcher is killed (SIGKILL) twice while the desks hold offers and more are
+    /// being made: no entry is ever offered twice (the database allows one live offer per
+    /// entry, and the desks see each attempt once), no offer is lost (the restarted
+    /// dispatcher's relay publishes what the dead one committed, and the outcomes it missed
+    /// wait in its queue), and no entry takes more attempts than its campaign allows.
+    @Test func aDispatcherKilledWithOffersInFlightLosesNoneAndOffersNoneTwice() async throws {
+        let cluster = try Cluster()
+        try await cluster.prepare()
+        do {
+            for worker in Cluster.workers where worker != "reporter" { try cluster.start(worker) }
+            let calls = try await Self.loadAndBuild(cluster)
+            // Calls of a second or two, three agents a centre: offers are out when it dies. A
+            // retry waits an hour, so each entry is offered once in this test.
+            func desk(_ centre: String) async throws -> (status: Int32, output: String) {
+                try await cluster.cli(["desk-sim", "--centre", centre, "--idle", "15", "--agents", "3", "--talk", "1.5", "--ring", "1",
+                                       "--wrap-up", "0.2"], timeout: .seconds(300))
+            }
+            async let drg = desk("DRG-01")
+            async let cdw = desk("CDW-01")
+            for kill in 1...2 {
+                #expect(try await eventually(timeout: .seconds(90)) {
+                    let live = try await cluster.query("SELECT count(*)::int FROM offers WHERE state = 'live'", as: Int.self)
+                    let made = try await cluster.query("SELECT count(*)::int FROM attempts", as: Int.self)
+                    return live > 0 && made >= kill * 8
+                }, "kill \(kill): offers are out")
+                await cluster.stop("dialer-dispatcher", signal: SIGKILL)
+                try await Task.sleep(for: .milliseconds(Int.random(in: 200...1500)))
+                try cluster.start("dialer-dispatcher")
+            }
+            let desks = try await [drg, cdw]
+            for desk in desks { #expect(desk.status == 0, "\(desk.output)") }
+
+            #expect(try await eventually(timeout: .seconds(60)) {
+                try await cluster.query("SELECT count(*)::int FROM attempts", as: Int.self) == calls
+            }, "every call made and recorded")
+            #expect(try await cluster.query("SELECT count(*)::int FROM offers", as: Int.self) == calls, "one offer per entry")
+            #expect(try await cluster.query("SELECT count(DISTINCT entry_id)::int FROM offers", as: Int.self) == calls, "none offered twice")
+            #expect(try await cluster.query("SELECT count(*)::int FROM offers WHERE state <> 'answered'", as: Int.self) == 0,
+                    "none lost: every offer reached a desk and was answered")
+            #expect(try await cluster.query("SELECT count(DISTINCT offer_id)::int FROM attempts", as: Int.self) == calls,
+                    "each attempt recorded once")
+            #expect(try await cluster.query("SELECT count(*)::int FROM list_entries WHERE state IN ('pending', 'offered')", as: Int.self) == 0,
+                    "every entry settled")
+            #expect(try await cluster.query("SELECT coalesce(max(attempts), 0) FROM list_entries", as: Int.self) == 1)
+            #expect(try await cluster.query("""
+                SELECT count(*)::int FROM list_entries e JOIN call_lists l ON l.id = e.list_id JOIN campaigns k ON k.id = l.campaign_id
+                WHERE e.attempts > k.max_attempts
+                """, as: Int.self) == 0)
+            let statuses = await cluster.tearDown()
+            #expect(statuses["dialer-dispatcher"] == 0, "\(statuses)")
+        } catch {
+            print(cluster.log(of: "dialer-dispatcher").suffix(3000))
             await cluster.tearDown()
             throw error
         }

@@ -43,13 +43,26 @@ public struct ListBuildRequest: SamparkMessage, Equatable {
         public var householdCap: Int?
         /// Material (by code) the callers relay; required for `relay`.
         public var material: String?
+        /// Live offers per available agent (1: agent desks; more for a telephony gateway).
+        public var pacingRatio: Double?
+        /// Calls an entry may take (default 3).
+        public var maxAttempts: Int?
+        /// IST hours (`HH:MM-HH:MM`) narrowing the lawful calling window.
+        public var callingHours: String?
+        /// `preview` (agents' desks; the number masked) or `gateway` (the full number).
+        public var dialing: String?
 
-        public init(code: String, name: String? = nil, recallDays: Int? = nil, householdCap: Int? = nil, material: String? = nil) {
+        public init(code: String, name: String? = nil, recallDays: Int? = nil, householdCap: Int? = nil, material: String? = nil,
+                    pacingRatio: Double? = nil, maxAttempts: Int? = nil, callingHours: String? = nil, dialing: String? = nil) {
             self.code = code
             self.name = name
             self.recallDays = recallDays
             self.householdCap = householdCap
             self.material = material
+            self.pacingRatio = pacingRatio
+            self.maxAttempts = maxAttempts
+            self.callingHours = callingHours
+            self.dialing = dialing
         }
     }
 

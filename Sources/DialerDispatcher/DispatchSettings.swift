@@ -45,8 +45,8 @@ public struct DispatchSettings: Sendable {
         public static let retrySwitchedOff = "SAMPARK_RETRY_SWITCHED_OFF_MINUTES"
         public static let silenceHours = "SAMPARK_SILENCE_HOURS"
         public static let tick = "SAMPARK_DISPATCH_TICK"
-        public static let clockStart = "SAMPARK_CLOCK_START"
-        public static let clockSpeed = "SAMPARK_CLOCK_SPEED"
+        public static let clockStart = CallClock.startVariable
+        public static let clockSpeed = CallClock.speedVariable
     }
 
     /// Reads every variable; throws `SettingsError` naming the first bad one.
@@ -78,16 +78,18 @@ public struct DispatchSettings: Sendable {
         claimBatch = 500
         var start: Date?
         if let raw = reader.value(Variable.clockStart) {
-            guard let date = ISO8601DateFormatter().date(from: raw.trimmingCharacters(in: .whitespaces)) else {
+            guard let date = CallClock.parseStart(raw) else {
                 throw SettingsError(variable: Variable.clockStart, value: raw,
                                     allowed: "a moment as ISO 8601 with its offset, such as 2028-11-17T10:00:00+05:30")
             }
             start = date
         }
-        let speed = Double(reader.value(Variable.clockSpeed) ?? "1") ?? -1
-        guard speed >= 1, speed <= 10_000 else {
-            throw SettingsError(variable: Variable.clockSpeed, value: reader.value(Variable.clockSpeed) ?? "",
-                                allowed: "a number from 1 to 10000")
+        var speed = 1.0
+        if let raw = reader.value(Variable.clockSpeed) {
+            guard let value = CallClock.parseSpeed(raw) else {
+                throw SettingsError(variable: Variable.clockSpeed, value: raw, allowed: "a number from 1 to 10000")
+            }
+            speed = value
         }
         clock = CallClock(start: start, speed: speed)
     }
@@ -106,31 +108,4 @@ public struct RetrySpacing: Sendable, Equatable {
         self.busyMinutes = busyMinutes
         self.switchedOffMinutes = switchedOffMinutes
     }
-}
-
-/// The time the lawful-calling rules are judged at: the wall clock in production. A rehearsal
-/// or a test may start it at another moment (a polling day, 20:59:59 IST) and run it faster
-/// (`SAMPARK_CLOCK_START`, `SAMPARK_CLOCK_SPEED`); it then runs from that moment at that
-/// speed from the time the process started.
-public struct CallClock: Sendable {
-    public let start: Date?
-    public let speed: Double
-    private let origin: Date
-
-    public init(start: Date? = nil, speed: Double = 1, origin: Date = Date()) {
-        self.start = start
-        self.speed = speed
-        self.origin = origin
-    }
-
-    public var isWallClock: Bool { start == nil && speed == 1 }
-
-    public func now() -> Date {
-        if isWallClock { return Date() }
-        let elapsed = Date().timeIntervalSince(origin) * speed
-        return (start ?? origin).addingTimeInterval(elapsed)
-    }
-
-    /// A clock standing still at `moment`: for tests of the rules at an exact instant.
-    public static func fixed(at moment: Date) -> CallClock { CallClock(start: moment, speed: 0) }
 }

@@ -38,7 +38,7 @@ public final class Dispatcher: Service, Sendable {
     private let logger: Logger
     private let observer: DispatchObserver
     private let filler: CentreFill
-    private let woken = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    private let signal = WakeSignal()
 
     public init(settings: DispatchSettings, pool: PostgresPool, relay: OutboxRelay?, offerQueues: OfferQueues?,
                 appID: String = "dialer-dispatcher", logger: Logger, observer: DispatchObserver = DispatchObserver()) {
@@ -52,14 +52,7 @@ public final class Dispatcher: Service, Sendable {
     }
 
     /// Asks for a round now.
-    public func wake() {
-        let waiter = woken.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.pending = true
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume()
-    }
+    public func wake() { signal.wake() }
 
     /// Tops up a centre inside a handler's transaction, waiting for its lock (the handler's
     /// change must be seen by the fill that follows it).
@@ -88,7 +81,7 @@ public final class Dispatcher: Service, Sendable {
                 } catch {
                     self.logger.warning("dispatch round failed; trying again", metadata: ["error": "\(error)"])
                 }
-                await self.sleep()
+                await self.signal.sleep(upTo: self.settings.tick)
             }
         }
     }
@@ -171,29 +164,5 @@ public final class Dispatcher: Service, Sendable {
             ])
         }
         return round
-    }
-
-    private func sleep() async {
-        let tick = settings.tick
-        let timer = Task {
-            do {
-                try await Task.sleep(for: tick)
-                self.wake()
-            } catch {}
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = woken.withLock { state -> Bool in
-                    if state.pending { state.pending = false; return true }
-                    state.waiter = continuation
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-        } onCancel: {
-            self.wake()
-        }
-        woken.withLock { $0.pending = false }
-        timer.cancel()
     }
 }

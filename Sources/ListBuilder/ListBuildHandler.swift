@@ -57,6 +57,11 @@ public struct ListBuildHandler: MessageHandler {
         try connection.execute("SET LOCAL work_mem = '\(workMemory)'")
         try connection.execute("SET LOCAL enable_mergejoin = off")
         try connection.execute("SET LOCAL enable_nestloop = off")
+        // The audience is read with parallel workers when there are cores for them: the
+        // planner's default cost of passing a row between processes outweighs the scan it
+        // shares for a million rows, which measured 3.8 s alone and 2.0 s with two workers.
+        try connection.execute("SET LOCAL parallel_setup_cost = 0")
+        try connection.execute("SET LOCAL parallel_tuple_cost = 0.001")
         // Rules whose set of numbers is empty are left out of the audience statement.
         let rules = try connection.query("""
             SELECT EXISTS (SELECT 1 FROM attempts WHERE result = 'wrong_number'),

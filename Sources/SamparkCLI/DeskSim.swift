@@ -47,7 +47,7 @@ struct DeskSim: AsyncParsableCommand {
     var centres: [String] { centre.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty } }
 
     func run() async throws {
-        let clock = SimClock(speed: speed)
+        let clock = try CallClock.shared(speed: speed)
         let amqp = try await servers.connect(name: "desk-sim")
         let dispositions = try Weights(rates, as: Disposition.self, option: "--rates")
         let turnouts = try Weights(turnout, as: CallOutcome.Turnout.self, option: "--turnout")
@@ -145,7 +145,7 @@ struct Play: Sendable {
 
     /// One call, start to end: an agent of the offer's centre takes it, talks, wraps up,
     /// publishes the outcome, then acks the offer.
-    func work(_ delivery: Delivery, clock: SimClock, dispositions: Weights<Disposition>,
+    func work(_ delivery: Delivery, clock: CallClock, dispositions: Weights<Disposition>,
                       turnouts: Weights<CallOutcome.Turnout>, presence: Presence, tally: Tally, amqp: AMQPConnection) async {
         guard let offer = try? MessageCoding.decode(CallOffer.self, from: delivery.body) else {
             try? delivery.reject(requeue: false)
@@ -173,7 +173,7 @@ struct Play: Sendable {
         let talked = disposition == .connected || disposition == .refused || disposition == .languageBarrier || disposition == .callBack
             || disposition == .optedOut || disposition == .wrongNumber
         let talkSeconds = talked ? talk * (0.5 + random.unit()) * (disposition == .connected ? 1 : 0.2) : 0
-        await clock.sleep(simulated: (talked ? talkSeconds : ring) + wrapUp)
+        try? await Task.sleep(for: clock.realDuration(of: (talked ? talkSeconds : ring) + wrapUp))
         let ended = clock.now()
         var outcome = CallOutcome(attemptID: offer.attemptID, entryID: offer.entryID, centre: offer.centre, agent: agent,
                                   disposition: disposition, talkSeconds: Int(talkSeconds), startedAt: began, endedAt: ended)
@@ -208,23 +208,22 @@ struct Play: Sendable {
 
 }
 
-/// The simulated clock: the dispatcher's (`SAMPARK_CLOCK_START`, `SAMPARK_CLOCK_SPEED`) unless
-/// `--speed` sets the speed.
-struct SimClock: Sendable {
-    let start: Date
-    let origin = Date()
-    let speed: Double
-
-    init(speed: Double?) {
+extension CallClock {
+    /// The clock the dispatcher runs on (`SAMPARK_CLOCK_START`, `SAMPARK_CLOCK_SPEED`), with
+    /// `speed` instead of the variable's if given; a bad value stops the command naming it.
+    static func shared(speed: Double? = nil) throws -> CallClock {
         let environment = ProcessInfo.processInfo.environment
-        start = environment["SAMPARK_CLOCK_START"].flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date()
-        self.speed = speed ?? environment["SAMPARK_CLOCK_SPEED"].flatMap(Double.init) ?? 1
-    }
-
-    func now() -> Date { start.addingTimeInterval(Date().timeIntervalSince(origin) * speed) }
-
-    func sleep(simulated seconds: Double) async {
-        try? await Task.sleep(for: .milliseconds(Int64(max(0, seconds / speed * 1000))))
+        var start: Date?
+        if let raw = environment[startVariable], !raw.isEmpty {
+            guard let date = parseStart(raw) else { throw ValidationError("\(startVariable)=\(raw) is not ISO 8601 with its offset") }
+            start = date
+        }
+        var rate = speed ?? 1
+        if speed == nil, let raw = environment[speedVariable], !raw.isEmpty {
+            guard let value = parseSpeed(raw) else { throw ValidationError("\(speedVariable)=\(raw) is not a number from 1 to 10000") }
+            rate = value
+        }
+        return CallClock(start: start, speed: rate)
     }
 }
 

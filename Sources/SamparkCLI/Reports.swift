@@ -13,7 +13,7 @@ struct ReportCommand: AsyncParsableCommand {
     static var todayIST: String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "Asia/Kolkata")!
-        let parts = calendar.dateComponents([.year, .month, .day], from: SimClock(speed: nil).now())
+        let parts = calendar.dateComponents([.year, .month, .day], from: (try? CallClock.shared())?.now() ?? Date())
         return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
     }
 
@@ -64,12 +64,18 @@ struct ReportCommand: AsyncParsableCommand {
 
         static func render(_ report: DailyReport) -> String {
             func row(_ name: String, _ c: DailyReport.Counts) -> String {
-                "\(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(c.attempts)\t\(c.connected)\t\(c.noAnswer)\t\(c.busy)\t\(c.wrongNumber)\t\(c.optedOut)\t\(c.voted)"
+                let other = c.callBack + c.refused + c.languageBarrier
+                return "\(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(c.attempts)\t\(c.connected)\t\(c.noAnswer)\t\(c.busy)\t"
+                    + "\(c.switchedOff + c.notReachable)\t\(c.wrongNumber)\t\(c.optedOut)\t\(other)\t\(c.voted)"
             }
             var lines = ["daily report \(report.day), \(report.scope)",
-                         "centre / campaign             calls\tconn\tno-ans\tbusy\twrong\topt-out\tvoted"]
+                         "centre / campaign             calls\tconn\tno-ans\tbusy\tunreach\twrong\topt-out\tother\tvoted"]
             for r in report.rows { lines.append(row("\(r.centre) / \(r.kind.rawValue)", r.counts)) }
             lines.append(row("total", report.totals))
+            if !report.refusals.isEmpty {
+                lines.append("refused by the lawful-calling gates: "
+                             + report.refusals.map { "\($0.reason) \($0.calls)" }.joined(separator: ", "))
+            }
             return lines.joined(separator: "\n")
         }
     }

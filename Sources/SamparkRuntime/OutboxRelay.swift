@@ -48,7 +48,7 @@ public final class OutboxRelay: Service, Sendable {
     private let pool: PostgresPool
     private let logger: Logger
     private let relayID = UUID().uuidString.lowercased()
-    private let signal = Mutex<(woken: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    private let signal = WakeSignal()
 
     public init(settings: Settings = Settings(), amqp: AMQPConnection, pool: PostgresPool, logger: Logger) {
         self.settings = settings
@@ -58,14 +58,7 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     /// Asks the relay to look now (a handler just committed outbox rows).
-    public func wake() {
-        let waiter = signal.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.woken = true
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume()
-    }
+    public func wake() { signal.wake() }
 
     public func run() async throws {
         let stopping = Flag()
@@ -97,30 +90,7 @@ public final class OutboxRelay: Service, Sendable {
         while !Task.isCancelled, let relayed = try? await relayOnce(), relayed > 0 {}
     }
 
-    private func sleep() async {
-        let timer = Task { [settings] in
-            // Only a sleep that ran its course wakes the relay: a cancelled timer (the relay was
-            // woken early) must not, or each early wake would end the next sleep at once.
-            do {
-                try await Task.sleep(for: settings.pollInterval)
-                self.wake()
-            } catch {}
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = signal.withLock { state -> Bool in
-                    if state.woken { state.woken = false; return true }
-                    state.waiter = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            self.wake()
-        }
-        signal.withLock { $0.woken = false }
-        timer.cancel()
-    }
+    private func sleep() async { await signal.sleep(upTo: settings.pollInterval) }
 
     /// Deletes published outbox rows and inbox rows past keeping, a bounded batch at a time so
     /// no statement holds locks for long; returns how many rows of each went.

@@ -84,6 +84,10 @@ struct CentreFill {
             INSERT INTO dispatch_refusals (day, centre_id, campaign_id, reason, calls)
             SELECT ($3::timestamptz AT TIME ZONE 'Asia/Kolkata')::date, $1, $4, 'calling_hours', count(*)
             FROM list_entries e WHERE e.centre_id = $1 AND e.list_id = $2 AND e.state = 'pending'
+              -- Counted already today: a one-time check, so the entries are not counted again
+              -- on every round while the window stays shut.
+              AND NOT EXISTS (SELECT 1 FROM dispatch_refusals d WHERE d.day = ($3::timestamptz AT TIME ZONE 'Asia/Kolkata')::date
+                              AND d.centre_id = $1 AND d.campaign_id = $4 AND d.reason = 'calling_hours')
             ON CONFLICT (day, centre_id, campaign_id, reason) DO NOTHING
             RETURNING calls
             """, [centreID, list.listID, now, list.campaignID], prepared: true)

@@ -133,9 +133,9 @@ let package = Package(
         .testTarget(name: "SamparkServerTests", dependencies: ["SamparkServer", "SamparkTestSupport"]),
         .testTarget(name: "SamparkSchemaTests", dependencies: ["SamparkSchema", "SamparkTestSupport"]),
         .testTarget(name: "WorkerHandlerTests",
-                    dependencies: ["DialerDispatcher", "IngestWorker", "ListBuilder", "SamparkRuntime", "SamparkSchema", "SamparkAMQP", "SamparkTestSupport",
+                    dependencies: ["DialerDispatcher", "FeedbackAggregator", "IngestWorker", "ListBuilder", "SamparkRuntime", "SamparkSchema", "SamparkAMQP", "SamparkTestSupport",
                                    .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "SamparkEndToEndTests", dependencies: ["SamparkPostgres", "SamparkTestSupport"]),
+        .testTarget(name: "SamparkEndToEndTests", dependencies: ["SamparkPostgres", "SamparkAMQP", "SamparkCore", "SamparkRuntime", "SamparkTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

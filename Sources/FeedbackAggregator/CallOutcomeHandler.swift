@@ -3,55 +3,121 @@ import SamparkCore
 import SamparkPostgres
 import SamparkRuntime
 
-/// Handles `call.outcome.v2` on the aggregator's own queue: records the attempt in the
-/// ledger once (the attempt id and the message id are each unique there, as in the inbox),
-/// turns an `opted_out` into an opt-out from this moment, marks a voter who says they voted
-/// (no turnout call follows), and adds the call to the day's aggregates, all in the message's
-/// transaction. The entry's next state is the dispatcher's, from its own copy of the outcome
-/// (docs/dispatch.md).
-public struct CallOutcomeHandler: MessageHandler {
+/// Handles `call.outcome.v2` on the aggregator's own queue, many outcomes per transaction
+/// (a `BatchMessageHandler`): each attempt is recorded in the ledger once (its attempt id and
+/// its message id are each unique there, as in the inbox), and only what was recorded for the
+/// first time is counted: the day's aggregates per centre and campaign kind, and per campaign
+/// and the entry's unit (reports of a district, a state or the nation sum their subtree's
+/// rows); survey answers the same way; an `opted_out` becomes an opt-out from this moment; a voter who says they voted is
+/// marked (no turnout call follows). All in one statement over the batch. The entry's next
+/// state is the dispatcher's, from its own copy of the outcome (docs/dispatch.md).
+public struct CallOutcomeHandler: BatchMessageHandler {
     public init() {}
 
-    public func handle(_ outcome: CallOutcome, context: HandlerContext) throws {
-        let connection = context.connection
-        guard let entry = try connection.query("""
-            SELECT e.id, e.phone, o.centre_id, k.kind, e.contact_id FROM offers o
-            JOIN list_entries e ON e.id = o.entry_id JOIN call_lists l ON l.id = e.list_id JOIN campaigns k ON k.id = l.campaign_id
-            WHERE o.id = $1
-            """, [outcome.attemptID], prepared: true).first else {
-            throw HandlerError.permanent("attempt_id: no offer was made with this attempt id")
-        }
-        guard try entry.decode(Int64.self, at: 0) == outcome.entryID else {
-            throw HandlerError.permanent("entry_id: the attempt was an offer of another entry")
-        }
-        let centreID = try entry.decode(Int64.self, at: 2)
-        let kind = try entry.decode(String.self, at: 3)
-        let voted = outcome.turnout == .voted
-        let recorded = try connection.execute("""
-            INSERT INTO attempts (entry_id, centre_id, agent, result, has_voted, feedback, started_at, ended_at, message_id, offer_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            ON CONFLICT DO NOTHING
-            """, [outcome.entryID, centreID, outcome.agent, outcome.disposition.rawValue, outcome.turnout.map { $0 == .voted },
-                  outcome.notes, outcome.startedAt, outcome.endedAt, context.messageID, outcome.attemptID], prepared: true)
-        // Recorded before (this attempt's outcome came again, under another message id).
-        guard recorded == 1 else { return }
+    /// What the statement reads of each outcome: the outcome's own fields and its message id.
+    private struct Row: Encodable {
+        let messageID: String
+        let attemptID: Int64
+        let entryID: Int64
+        let agent: String
+        let disposition: String
+        let callbackAt: Date?
+        let talkSeconds: Int?
+        let answers: [String: String]?
+        let notes: String?
+        let issueTags: [String]?
+        let schemeFeedback: String?
+        let turnout: String?
+        let startedAt: Date
+        let endedAt: Date
 
-        if outcome.disposition == .optedOut {
-            try connection.execute("INSERT INTO opt_outs (phone, source) VALUES ($1, 'call') ON CONFLICT (phone) DO NOTHING",
-                                   [try entry.decode(String.self, at: 1)], prepared: true)
+        enum CodingKeys: String, CodingKey {
+            case messageID = "message_id", attemptID = "attempt_id", entryID = "entry_id", agent, disposition
+            case callbackAt = "callback_at", talkSeconds = "talk_seconds", answers, notes, issueTags = "issue_tags"
+            case schemeFeedback = "scheme_feedback", turnout, startedAt = "started_at", endedAt = "ended_at"
         }
-        if voted, let contact = try entry.decode(Int64?.self, at: 4) {
-            try connection.execute("""
-                INSERT INTO turnout_marks (contact_id, voted_at, source) VALUES ($1, $2, 'call') ON CONFLICT (contact_id) DO NOTHING
-                """, [contact, outcome.endedAt], prepared: true)
+    }
+
+    public func handle(_ batch: [Incoming<CallOutcome>], context: HandlerContext) throws {
+        let connection = context.connection
+        for item in batch {
+            guard !item.message.agent.isEmpty, item.message.agent.count <= 100 else {
+                throw HandlerError.permanent("agent: is empty or longer than 100 characters")
+            }
         }
-        func one(_ disposition: Disposition) -> Int { outcome.disposition == disposition ? 1 : 0 }
-        try connection.execute("""
+        let rows = batch.map { item in
+            let o = item.message
+            return Row(messageID: item.messageID, attemptID: o.attemptID, entryID: o.entryID, agent: o.agent,
+                       disposition: o.disposition.rawValue, callbackAt: o.callbackAt, talkSeconds: o.talkSeconds.map { max(0, $0) },
+                       answers: o.answers, notes: o.notes, issueTags: o.issueTags, schemeFeedback: o.schemeFeedback?.rawValue,
+                       turnout: o.turnout?.rawValue, startedAt: o.startedAt, endedAt: o.endedAt)
+        }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        let json = PostgresJSONText(String(decoding: try encoder.encode(rows), as: UTF8.self))
+
+        // An outcome naming no offer, or an offer of another entry, can never be recorded: the
+        // batch fails and the runner handles each outcome alone, dead-lettering that one.
+        if let unknown = try connection.query("""
+            SELECT x.attempt_id, o.id IS NULL FROM jsonb_to_recordset($1::jsonb) AS x(attempt_id bigint, entry_id bigint)
+            LEFT JOIN offers o ON o.id = x.attempt_id
+            WHERE o.id IS NULL OR o.entry_id <> x.entry_id LIMIT 1
+            """, [json], prepared: true).first {
+            throw HandlerError.permanent(try unknown.decode(Bool.self, at: 1)
+                ? "attempt_id: no offer was made with this attempt id" : "entry_id: the attempt was an offer of another entry")
+        }
+        try connection.execute(Self.recordSQL, [json], prepared: true)
+    }
+
+    /// $1: the batch as a JSON array of `Row`s.
+    static let recordSQL = """
+        /* sampark feedback: record */
+        WITH incoming AS (
+            SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+                message_id text, attempt_id bigint, entry_id bigint, agent text, disposition text, callback_at timestamptz,
+                talk_seconds int, answers jsonb, notes text, issue_tags text[], scheme_feedback text, turnout text,
+                started_at timestamptz, ended_at timestamptz)
+        ),
+        known AS (
+            SELECT i.*, o.centre_id, e.phone, e.contact_id, l.campaign_id, k.kind, coalesce(v.booth_id, p.unit_id) AS unit_id,
+                   (i.started_at AT TIME ZONE 'Asia/Kolkata')::date AS day
+            FROM incoming i
+            JOIN offers o ON o.id = i.attempt_id
+            JOIN list_entries e ON e.id = o.entry_id
+            JOIN call_lists l ON l.id = e.list_id JOIN campaigns k ON k.id = l.campaign_id
+            LEFT JOIN contacts v ON v.id = e.contact_id LEFT JOIN people p ON p.id = e.person_id
+        ),
+        -- Once per attempt: a repeat (another message id, or the same attempt twice in this
+        -- batch) inserts nothing and so counts nothing.
+        recorded AS (
+            INSERT INTO attempts (entry_id, centre_id, agent, result, has_voted, feedback, started_at, ended_at, message_id, offer_id,
+                                  campaign_id, unit_id, day, talk_seconds, callback_at, answers, issue_tags, scheme_feedback, turnout)
+            SELECT entry_id, centre_id, agent, disposition, CASE WHEN turnout IS NOT NULL THEN turnout = 'voted' END, notes,
+                   started_at, ended_at, message_id, attempt_id, campaign_id, unit_id, day, talk_seconds, callback_at, answers,
+                   issue_tags, scheme_feedback, turnout
+            FROM known
+            ON CONFLICT DO NOTHING
+            RETURNING message_id
+        ),
+        -- By message id: the same attempt twice in the batch is one row recorded, one counted.
+        counted AS (
+            SELECT k.* FROM known k JOIN recorded r ON r.message_id = k.message_id
+        ),
+        by_centre AS (
             INSERT INTO daily_aggregates (day, centre_id, campaign_kind, attempts, connected, no_answer, busy, wrong_number, opted_out,
                                           voted, switched_off, not_reachable, call_back, refused, language_barrier)
-            VALUES (($1::timestamptz AT TIME ZONE 'Asia/Kolkata')::date, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            SELECT day, centre_id, kind, count(*),
+                   count(*) FILTER (WHERE disposition = 'connected'), count(*) FILTER (WHERE disposition = 'no_answer'),
+                   count(*) FILTER (WHERE disposition = 'busy'), count(*) FILTER (WHERE disposition = 'wrong_number'),
+                   count(*) FILTER (WHERE disposition = 'opted_out'), count(*) FILTER (WHERE turnout = 'voted'),
+                   count(*) FILTER (WHERE disposition = 'switched_off'), count(*) FILTER (WHERE disposition = 'not_reachable'),
+                   count(*) FILTER (WHERE disposition = 'call_back'), count(*) FILTER (WHERE disposition = 'refused'),
+                   count(*) FILTER (WHERE disposition = 'language_barrier')
+            FROM counted GROUP BY day, centre_id, kind
+            -- One order for every batch: two batches never wait on each other's rows crosswise.
+            ORDER BY day, centre_id, kind
             ON CONFLICT (day, centre_id, campaign_kind) DO UPDATE SET
-                attempts = daily_aggregates.attempts + 1,
+                attempts = daily_aggregates.attempts + EXCLUDED.attempts,
                 connected = daily_aggregates.connected + EXCLUDED.connected,
                 no_answer = daily_aggregates.no_answer + EXCLUDED.no_answer,
                 busy = daily_aggregates.busy + EXCLUDED.busy,
@@ -63,8 +129,55 @@ public struct CallOutcomeHandler: MessageHandler {
                 call_back = daily_aggregates.call_back + EXCLUDED.call_back,
                 refused = daily_aggregates.refused + EXCLUDED.refused,
                 language_barrier = daily_aggregates.language_barrier + EXCLUDED.language_barrier
-            """, [outcome.startedAt, centreID, kind, one(.connected), one(.noAnswer), one(.busy), one(.wrongNumber), one(.optedOut),
-                  voted ? 1 : 0, one(.switchedOff), one(.notReachable), one(.callBack), one(.refused), one(.languageBarrier)],
-            prepared: true)
-    }
+        ),
+        -- At the entry's own unit (the voter's booth, the person's unit); a report of any unit
+        -- above sums the rows of the units in its subtree (org_units.path), so a batch writes
+        -- one row per unit it touched, and concurrent batches do not queue for the nation's row.
+        by_unit AS (
+            INSERT INTO unit_aggregates (day, campaign_id, unit_id, attempts, connected, no_answer, busy, switched_off, not_reachable,
+                                         wrong_number, call_back, refused, language_barrier, opted_out, voted, benefit_not_received)
+            SELECT day, campaign_id, unit_id, count(*),
+                   count(*) FILTER (WHERE disposition = 'connected'), count(*) FILTER (WHERE disposition = 'no_answer'),
+                   count(*) FILTER (WHERE disposition = 'busy'), count(*) FILTER (WHERE disposition = 'switched_off'),
+                   count(*) FILTER (WHERE disposition = 'not_reachable'), count(*) FILTER (WHERE disposition = 'wrong_number'),
+                   count(*) FILTER (WHERE disposition = 'call_back'), count(*) FILTER (WHERE disposition = 'refused'),
+                   count(*) FILTER (WHERE disposition = 'language_barrier'), count(*) FILTER (WHERE disposition = 'opted_out'),
+                   count(*) FILTER (WHERE turnout = 'voted'), count(*) FILTER (WHERE scheme_feedback = 'not_received')
+            FROM counted GROUP BY day, campaign_id, unit_id
+            ORDER BY day, campaign_id, unit_id
+            ON CONFLICT (day, campaign_id, unit_id) DO UPDATE SET
+                attempts = unit_aggregates.attempts + EXCLUDED.attempts,
+                connected = unit_aggregates.connected + EXCLUDED.connected,
+                no_answer = unit_aggregates.no_answer + EXCLUDED.no_answer,
+                busy = unit_aggregates.busy + EXCLUDED.busy,
+                switched_off = unit_aggregates.switched_off + EXCLUDED.switched_off,
+                not_reachable = unit_aggregates.not_reachable + EXCLUDED.not_reachable,
+                wrong_number = unit_aggregates.wrong_number + EXCLUDED.wrong_number,
+                call_back = unit_aggregates.call_back + EXCLUDED.call_back,
+                refused = unit_aggregates.refused + EXCLUDED.refused,
+                language_barrier = unit_aggregates.language_barrier + EXCLUDED.language_barrier,
+                opted_out = unit_aggregates.opted_out + EXCLUDED.opted_out,
+                voted = unit_aggregates.voted + EXCLUDED.voted,
+                benefit_not_received = unit_aggregates.benefit_not_received + EXCLUDED.benefit_not_received
+        ),
+        tallies AS (
+            INSERT INTO answer_tallies (day, campaign_id, unit_id, question, answer, answers)
+            SELECT c.day, c.campaign_id, c.unit_id, a.key, a.value, count(*)
+            FROM counted c CROSS JOIN LATERAL jsonb_each_text(c.answers) AS a
+            WHERE c.answers IS NOT NULL
+            GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+            ON CONFLICT (day, campaign_id, unit_id, question, answer) DO UPDATE SET answers = answer_tallies.answers + EXCLUDED.answers
+        ),
+        opt_outs_added AS (
+            INSERT INTO opt_outs (phone, source)
+            SELECT DISTINCT phone, 'call' FROM counted WHERE disposition = 'opted_out'
+            ON CONFLICT (phone) DO NOTHING
+        )
+        -- A voter who says they voted is marked: no turnout call follows.
+        INSERT INTO turnout_marks (contact_id, voted_at, source)
+        SELECT DISTINCT ON (contact_id) contact_id, ended_at, 'call' FROM counted
+        WHERE turnout = 'voted' AND contact_id IS NOT NULL
+        ORDER BY contact_id, ended_at
+        ON CONFLICT (contact_id) DO NOTHING
+        """
 }

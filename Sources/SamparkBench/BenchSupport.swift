@@ -22,6 +22,8 @@ struct BenchOptions {
     var latencyCalls = 400
     /// How much faster than real time the polling-day hour runs.
     var hourSpeed = 12.0
+    var feedbackOutcomes = 50_000
+    var feedbackRounds = 3
     var only: Set<String> = []
 
     static func parse(_ arguments: [String]) -> BenchOptions {
@@ -49,13 +51,16 @@ struct BenchOptions {
             case "--dispatch-rounds": options.dispatchRounds = value()
             case "--latency-calls": options.latencyCalls = min(value(), 450)
             case "--hour-speed": options.hourSpeed = Double(value())
+            case "--feedback-outcomes": options.feedbackOutcomes = value()
+            case "--feedback-rounds": options.feedbackRounds = value()
             case "--only": options.only.insert(iterator.next() ?? "")
             case "--help", "-h":
                 print("""
                 sampark-bench [--messages N] [--size BYTES] [--rounds N] [--window N] [--prefetch N]
                               [--copy-rows N] [--ingest-rows N] [--ingest-rounds N] [--list-contacts N] [--list-rounds N]
                               [--dispatch-entries N] [--dispatch-rounds N] [--latency-calls N] [--hour-speed N]
-                              [--only amqp|copy|ingest|lists|dispatch]
+                              [--feedback-outcomes N] [--feedback-rounds N]
+                              [--only amqp|copy|ingest|lists|dispatch|feedback]
                 Needs SAMPARK_TEST_AMQP_URL, SAMPARK_TEST_POSTGRES_URL, SAMPARK_BENCH_RABBITMQ_C and SAMPARK_BENCH_PSQL
                 (make bench sets them).
                 """)

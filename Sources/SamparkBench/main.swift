@@ -32,4 +32,11 @@ if options.only.isEmpty || options.only.contains("dispatch") {
                               postgresURL: environment("SAMPARK_TEST_POSTGRES_URL"))
     do { rows += try await bench.run() } catch { fail("\(error)") }
 }
+if options.only.isEmpty || options.only.contains("feedback") {
+    // Needs the release `feedback-aggregator` beside this binary.
+    let bench = FeedbackBench(options: options, amqpURL: environment("SAMPARK_TEST_AMQP_URL"),
+                              postgresURL: environment("SAMPARK_TEST_POSTGRES_URL"),
+                              baselineBinary: environment("SAMPARK_BENCH_RABBITMQ_C"))
+    do { rows += try await bench.run() } catch { fail("\(error)") }
+}
 printTable(rows, title: "Sampark benchmark")

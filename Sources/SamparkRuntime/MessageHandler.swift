@@ -86,6 +86,31 @@ extension HandlerContext {
     public func onCommit(_ body: @escaping @Sendable () -> Void) { afterCommit.append(body) }
 }
 
+/// Handles many messages of one type in one transaction (the feedback-aggregator's outcomes):
+/// the runner gathers up to `batchSize` deliveries, waiting at most `batchWait` for more,
+/// records all their ids in the inbox in one statement, hands the handler those not seen
+/// before, commits, and only then acks them all (the AMQP client coalesces the acks into one
+/// ack-multiple). If a batch fails, each of its messages is handled on its own, so a message
+/// that can never succeed is dead-lettered alone and the others are kept.
+///
+/// As with `MessageHandler`, `handle` runs on a database connection's own thread and may run
+/// again (a retried transaction); every effect goes through `context`.
+public protocol BatchMessageHandler: Sendable {
+    associatedtype Message: SamparkMessage
+    func handle(_ batch: [Incoming<Message>], context: HandlerContext) throws
+}
+
+/// One message of a batch, with its id (for effects keyed by the message).
+public struct Incoming<Message: Sendable>: Sendable {
+    public let message: Message
+    public let messageID: String
+
+    public init(message: Message, messageID: String) {
+        self.message = message
+        self.messageID = messageID
+    }
+}
+
 /// A handler with its message type erased, as the runner keeps them. `decode` turns a body
 /// into the work to run in the transaction, so a body is decoded once, before the transaction
 /// opens (an undecodable one is dead-lettered without touching the database).
@@ -93,6 +118,13 @@ struct RegisteredHandler: Sendable {
     typealias Work = @Sendable (HandlerContext) throws -> Void
     let messageType: String
     let decode: @Sendable ([UInt8]) throws -> Work
+    /// For a batch handler: how a body becomes an item of a batch, and a batch's work.
+    let batch: Batch?
+
+    struct Batch: Sendable {
+        let decode: @Sendable ([UInt8], String) throws -> any Sendable
+        let work: @Sendable ([any Sendable]) -> Work
+    }
 
     init<H: MessageHandler>(_ handler: H) {
         messageType = H.Message.messageType
@@ -100,5 +132,22 @@ struct RegisteredHandler: Sendable {
             let message = try MessageCoding.decode(H.Message.self, from: body)
             return { context in try handler.handle(message, context: context) }
         }
+        batch = nil
+    }
+
+    init<H: BatchMessageHandler>(batch handler: H) {
+        messageType = H.Message.messageType
+        // On its own (a batch that failed is handled message by message): a batch of one.
+        decode = { body in
+            let message = try MessageCoding.decode(H.Message.self, from: body)
+            return { context in try handler.handle([Incoming(message: message, messageID: context.messageID)], context: context) }
+        }
+        batch = Batch(
+            decode: { body, id in Incoming(message: try MessageCoding.decode(H.Message.self, from: body), messageID: id) },
+            work: { items in
+                // Every item was made by `decode` above, so each is an Incoming<H.Message>.
+                let typed = items.compactMap { $0 as? Incoming<H.Message> }
+                return { context in try handler.handle(typed, context: context) }
+            })
     }
 }

@@ -34,15 +34,22 @@ public final class MessageRunner: Service, Sendable {
         /// N-th commit, before its ack, the worst instant to die. Never set in production
         /// (`SAMPARK_FAULT_KILL_AFTER_COMMIT`).
         public var killAfterCommit: Int?
+        /// For batch handlers: at most this many deliveries in one transaction, gathered for
+        /// at most `batchWait` after the first.
+        public var batchSize: Int
+        public var batchWait: Duration
 
         public init(queue: String, prefetch: UInt16 = 50, concurrency: Int = 4,
-                    retry: RetryPolicy = .default, appID: String, killAfterCommit: Int? = nil) {
+                    retry: RetryPolicy = .default, appID: String, killAfterCommit: Int? = nil,
+                    batchSize: Int = 100, batchWait: Duration = .milliseconds(20)) {
             self.queue = queue
             self.prefetch = prefetch
             self.concurrency = max(1, concurrency)
             self.retry = retry
             self.appID = appID
             self.killAfterCommit = killAfterCommit
+            self.batchSize = max(1, batchSize)
+            self.batchWait = batchWait
         }
     }
 
@@ -71,13 +78,12 @@ public final class MessageRunner: Service, Sendable {
 
     /// - Parameters:
     ///   - observer: told what became of every delivery (the metrics hook).
-    public init(settings: Settings, handlers: [any MessageHandler], amqp: AMQPConnection, pool: PostgresPool,
-                relay: OutboxRelay?, logger: Logger,
+    public init(settings: Settings, handlers: [any MessageHandler], batchHandlers: [any BatchMessageHandler] = [],
+                amqp: AMQPConnection, pool: PostgresPool, relay: OutboxRelay?, logger: Logger,
                 observer: (@Sendable (Observation) -> Void)? = nil) {
         self.settings = settings
         var byType: [String: RegisteredHandler] = [:]
-        for handler in handlers {
-            let registered = RegisteredHandler(handler)
+        for registered in handlers.map({ RegisteredHandler($0) }) + batchHandlers.map({ RegisteredHandler(batch: $0) }) {
             precondition(byType[registered.messageType] == nil, "two handlers for \(registered.messageType)")
             byType[registered.messageType] = registered
         }
@@ -119,24 +125,135 @@ public final class MessageRunner: Service, Sendable {
         logger.info("stopped consuming")
     }
 
+    private enum Event: Sendable {
+        case delivery(Delivery)
+        /// The wait for more of the batch opened `generation` is over.
+        case flush(generation: Int)
+    }
+
     private func read(_ consumer: AMQPConsumer) async {
-        await withTaskGroup(of: Void.self) { group in
-            var running = 0
+        // Deliveries and batch timers in one stream, read in order.
+        let (events, eventSink) = AsyncStream<Event>.makeStream()
+        let pump = Task {
             do {
-                for try await delivery in consumer {
-                    if Task.isCancelled { break }
+                for try await delivery in consumer { eventSink.yield(.delivery(delivery)) }
+            } catch {
+                self.logger.error("the consumer ended", metadata: ["error": "\(error)"])
+            }
+            eventSink.finish()
+        }
+        await withTaskCancellationHandler {
+            await withTaskGroup(of: Void.self) { group in
+                var running = 0
+                var batch: [Delivery] = [], generation = 0
+                func start(_ work: @escaping @Sendable () async -> Void) async {
                     if running >= settings.concurrency {
                         await group.next()
                         running -= 1
                     }
-                    let handling = Task { await self.process(delivery) }
+                    let handling = Task { await work() }
                     group.addTask { _ = await handling.value }
                     running += 1
                 }
-            } catch {
-                logger.error("the consumer ended", metadata: ["error": "\(error)"])
+                func flush() async {
+                    guard !batch.isEmpty else { return }
+                    let deliveries = batch
+                    batch = []
+                    generation += 1
+                    await start { await self.process(batch: deliveries) }
+                }
+                for await event in events {
+                    if Task.isCancelled { break }
+                    switch event {
+                    case .delivery(let delivery):
+                        guard let type = delivery.properties.type, handlers[type]?.batch != nil else {
+                            await start { await self.process(delivery) }
+                            continue
+                        }
+                        // A batch holds one type: another type's delivery sends the open one.
+                        if let first = batch.first, first.properties.type != type { await flush() }
+                        batch.append(delivery)
+                        if batch.count >= settings.batchSize {
+                            await flush()
+                        } else if batch.count == 1 {
+                            let opened = generation, wait = settings.batchWait
+                            Task {
+                                try? await Task.sleep(for: wait)
+                                eventSink.yield(.flush(generation: opened))
+                            }
+                        }
+                    case .flush(let opened):
+                        if opened == generation { await flush() }
+                    }
+                }
+                // Stopping: a batch gathered but not started is left unacked; cancelling the
+                // consumer gives it back to the broker, like anything else prefetched.
+                await group.waitForAll()
             }
-            await group.waitForAll()
+        } onCancel: {
+            eventSink.finish()
+        }
+        pump.cancel()
+    }
+
+    // MARK: A batch
+
+    /// Handles a batch of one type in one transaction; if that fails, each on its own.
+    private func process(batch deliveries: [Delivery]) async {
+        guard deliveries.count > 1, let type = deliveries[0].properties.type, let batch = handlers[type]?.batch else {
+            for delivery in deliveries { await process(delivery) }
+            return
+        }
+        let start = ContinuousClock.now
+        // What cannot be decoded (or has no id) goes on its own, to be dead-lettered.
+        var items: [(delivery: Delivery, id: String, item: any Sendable)] = [], alone: [Delivery] = []
+        for delivery in deliveries {
+            if let id = delivery.properties.messageID, !id.isEmpty, let item = try? batch.decode(delivery.body, id) {
+                items.append((delivery, id, item))
+            } else {
+                alone.append(delivery)
+            }
+        }
+        for delivery in alone { await process(delivery) }
+        guard !items.isEmpty else { return }
+        let queue = settings.queue, appID = settings.appID, ids = items.map(\.id)
+        let itemsByID = Dictionary(items.map { ($0.id, $0.item) }, uniquingKeysWith: { first, _ in first })
+        do {
+            let handled: (fresh: Set<String>, published: Int, afterCommit: [@Sendable () -> Void]) = try await pool.transaction { connection in
+                let fresh = Set(try connection.query("""
+                    INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING message_id
+                    """, [queue, ids], prepared: true).map { try $0.decode(String.self, at: 0) })
+                // In delivery order, each id once.
+                var seen = Set<String>(), work: [any Sendable] = []
+                for id in ids where fresh.contains(id) && seen.insert(id).inserted { work.append(itemsByID[id]!) }
+                guard !work.isEmpty else { return ([], 0, []) }
+                let context = HandlerContext(connection: connection, messageID: ids[0], messageType: type, correlationID: nil,
+                                             replyTo: nil, queue: queue, appID: appID)
+                try batch.work(work)(context)
+                return (fresh, context.published, context.afterCommit)
+            }
+            for body in handled.afterCommit { body() }
+            if let limit = settings.killAfterCommit, commits.add(1, ordering: .relaxed).newValue >= limit {
+                logger.critical("fault injection: killing this process after a commit, before its ack")
+                kill(getpid(), SIGKILL)
+            }
+            for item in items { try item.delivery.ack() }
+            if handled.published > 0 { relay?.wake() }
+            logger.debug("handled a batch", metadata: ["messages": "\(items.count)", "new": "\(handled.fresh.count)"])
+            let duration = ContinuousClock.now - start
+            var counted = Set<String>()
+            for item in items {
+                let new = handled.fresh.contains(item.id) && counted.insert(item.id).inserted
+                observer?(Observation(outcome: new ? .handled : .duplicate, messageType: type, duration: duration,
+                                      publishedAt: item.delivery.properties.timestamp.map { Date(timeIntervalSince1970: TimeInterval($0)) }))
+            }
+        } catch let error as AMQPError {
+            logger.warning("could not ack a batch after commit; the redeliveries will be recognised", metadata: ["error": "\(error)"])
+        } catch {
+            // One of them may never succeed: handle each on its own, with the usual retries
+            // and dead letters.
+            logger.warning("a batch failed; handling its messages one by one", metadata: ["messages": "\(items.count)", "error": "\(error)"])
+            for item in items { await process(item.delivery) }
         }
     }
 

@@ -11,6 +11,7 @@ public enum Migrations {
         Migration(version: 2, name: "ingest", sql: PackageResources._002_ingest_sql),
         Migration(version: 3, name: "lists", sql: PackageResources._003_lists_sql),
         Migration(version: 4, name: "dispatch", sql: PackageResources._004_dispatch_sql),
+        Migration(version: 5, name: "feedback", sql: PackageResources._005_feedback_sql),
     ]
 }
 

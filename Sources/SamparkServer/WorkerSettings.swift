@@ -58,13 +58,13 @@ public struct WorkerSettings: Sendable, Equatable {
     ///
     /// - Parameter defaultHTTPPort: each worker has its own port, so several can run on one
     ///   machine without settings.
-    public init(reader: SettingsReader = SettingsReader(), defaultHTTPPort: Int) throws {
+    public init(reader: SettingsReader = SettingsReader(), defaultHTTPPort: Int, defaultPrefetch: Int = Self.defaultPrefetch) throws {
         amqpURL = try reader.url(Variable.amqpURL, default: Self.defaultAMQPURL, schemes: ["amqp", "amqps"])
         postgresURL = try reader.url(
             Variable.postgresURL, default: Self.defaultPostgresURL, schemes: ["postgres", "postgresql"])
         httpHost = reader.string(Variable.httpHost, default: Self.defaultHTTPHost)
         httpPort = try reader.integer(Variable.httpPort, default: defaultHTTPPort, in: Self.httpPortRange)
-        prefetch = try reader.integer(Variable.prefetch, default: Self.defaultPrefetch, in: Self.prefetchRange)
+        prefetch = try reader.integer(Variable.prefetch, default: defaultPrefetch, in: Self.prefetchRange)
         concurrency = try reader.integer(
             Variable.concurrency, default: Self.defaultConcurrency, in: Self.concurrencyRange)
         logLevel = try reader.choice(Variable.logLevel, default: Self.defaultLogLevel)

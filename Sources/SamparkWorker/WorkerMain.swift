@@ -33,9 +33,12 @@ public enum WorkerMain {
     /// of its own (which its handlers may share).
     public struct Parts {
         public var handlers: [any MessageHandler]
+        /// Handlers that take many messages per transaction (`BatchMessageHandler`).
+        public var batchHandlers: [any BatchMessageHandler]
         public var services: [any Service]
-        public init(handlers: [any MessageHandler], services: [any Service] = []) {
+        public init(handlers: [any MessageHandler] = [], batchHandlers: [any BatchMessageHandler] = [], services: [any Service] = []) {
             self.handlers = handlers
+            self.batchHandlers = batchHandlers
             self.services = services
         }
     }
@@ -45,9 +48,10 @@ public enum WorkerMain {
     ///   session first uses them (`temp_buffers`).
     public static func run(
         name: String, defaultHTTPPort: Int, queue: Topology.WorkQueue, sessionSettings: [String: String] = [:],
+        defaultPrefetch: Int = WorkerSettings.defaultPrefetch, batchSize: Int = 100,
         parts: @Sendable (Context) -> Parts
     ) async -> Never {
-        let settings = readSettingsOrExit { try WorkerSettings(defaultHTTPPort: defaultHTTPPort) }
+        let settings = readSettingsOrExit { try WorkerSettings(defaultHTTPPort: defaultHTTPPort, defaultPrefetch: defaultPrefetch) }
         SamparkLogging.bootstrap(level: settings.logLevel)
         let registry = SamparkMetrics.bootstrap()
         let logger = Logger(label: "sampark.\(name)")
@@ -87,8 +91,9 @@ public enum WorkerMain {
         let queueName = queue.name
         let runner = MessageRunner(
             settings: .init(queue: queue.name, prefetch: UInt16(settings.prefetch), concurrency: settings.concurrency, appID: name,
-                            killAfterCommit: ProcessInfo.processInfo.environment["SAMPARK_FAULT_KILL_AFTER_COMMIT"].flatMap { Int($0) }),
-            handlers: parts.handlers, amqp: amqp, pool: pool, relay: relay, logger: logger,
+                            killAfterCommit: ProcessInfo.processInfo.environment["SAMPARK_FAULT_KILL_AFTER_COMMIT"].flatMap { Int($0) },
+                            batchSize: batchSize),
+            handlers: parts.handlers, batchHandlers: parts.batchHandlers, amqp: amqp, pool: pool, relay: relay, logger: logger,
             observer: { observation in
                 let type = observation.messageType
                 metrics.queueLag(queue: queueName, timestamp: observation.publishedAt)

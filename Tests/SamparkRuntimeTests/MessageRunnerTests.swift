@@ -36,6 +36,33 @@ import SamparkTestSupport
         }
     }
 
+    /// A batch handler's messages are handled many per transaction, each once; a message
+    /// that breaks its batch is handled alone (and dead-lettered), the rest of the batch kept.
+    @Test func batchesHandleEachMessageOnceAndIsolateTheOneThatFails() async throws {
+        try await withRunning { fixture in
+            try await fixture.send(tallies: (1...300).map { Tally(n: $0, mode: $0 == 150 ? "permanent" : "ok") })
+            // Twenty of them again (a republish), and a body that is not a tally.
+            try await fixture.send(tallies: (1...20).map { Tally(n: $0, mode: "ok") })
+            var properties = AMQPProperties(contentType: "application/json", messageID: "tally-garbage")
+            properties.type = Tally.messageType
+            try await fixture.amqp.publish(OutgoingMessage(exchange: "", routingKey: fixture.queue.name, body: Array("{\"n\": \"x\"}".utf8),
+                                                           properties: properties))
+            #expect(try await eventually { fixture.count(.handled) + fixture.count(.duplicate) + fixture.count(.deadLettered) == 321 })
+            #expect(fixture.count(.handled) == 299)
+            #expect(fixture.count(.duplicate) == 20)
+            #expect(fixture.count(.deadLettered) == 2, "the failing tally and the undecodable body, each alone")
+            let effects = try await fixture.effects()
+            #expect(effects.count == 299 && !effects.contains("tally-150"))
+            let dead = try await fixture.take(2, from: fixture.queue.deadQueue)
+            #expect(Set(dead.compactMap(\.properties.messageID)) == ["tally-150", "tally-garbage"])
+            // Batched: far fewer transactions than messages (the failed batch was redone one by one).
+            let sizes = fixture.batches.all
+            #expect(sizes.reduce(0, +) == 299)
+            #expect(sizes.filter { $0 > 1 }.count >= 3 && sizes.count < 150, "\(sizes)")
+            #expect(try await eventually { try await fixture.amqp.inspectQueue(fixture.queue.name).messageCount == 0 })
+        }
+    }
+
     @Test func aRedeliveredMessageChangesNothingTwice() async throws {
         try await withRunning { fixture in
             // The same message id three times, as a broker redelivery or a republish would bring it.

@@ -22,6 +22,36 @@ struct Pong: SamparkMessage, Equatable {
     var n: Int
 }
 
+/// A message handled in batches: `mode` "ok" or "permanent" (the whole batch fails on it).
+struct Tally: SamparkMessage, Equatable {
+    static let messageType = "test.tally.v1"
+    var n: Int
+    var mode: String
+}
+
+/// How many messages each batch transaction that committed held.
+final class BatchLog: Sendable {
+    private let sizes = Mutex<[Int]>([])
+    func append(_ size: Int) { sizes.withLock { $0.append(size) } }
+    var all: [Int] { sizes.withLock { $0 } }
+}
+
+struct TallyBatchHandler: BatchMessageHandler {
+    let log: BatchLog
+
+    func handle(_ batch: [Incoming<Tally>], context: HandlerContext) throws {
+        if batch.contains(where: { $0.message.mode == "permanent" }) {
+            throw HandlerError.permanent("tally can never succeed")
+        }
+        // Set-based, as the aggregator does: one statement for the whole batch.
+        try context.connection.execute("""
+            INSERT INTO runtime_effects (message_id, n) SELECT * FROM unnest($1::text[], $2::int[])
+            """, [batch.map(\.messageID), batch.map(\.message.n)])
+        let size = batch.count
+        context.onCommit { [log] in log.append(size) }
+    }
+}
+
 /// What the runner did with each delivery, in order.
 final class OutcomeLog: Sendable {
     private let items = Mutex<[MessageRunner.Outcome]>([])
@@ -75,6 +105,7 @@ final class RuntimeFixture: Sendable {
     let relay: OutboxRelay
     let runner: MessageRunner
     let outcomes = OutcomeLog()
+    let batches = BatchLog()
 
     static func make() async throws -> RuntimeFixture {
         let database = try await TestDatabase.create("rt")
@@ -99,8 +130,10 @@ final class RuntimeFixture: Sendable {
         logger.logLevel = .warning
         relay = OutboxRelay(settings: .init(batchSize: 100, pollInterval: .milliseconds(200)), amqp: amqp, pool: pool, logger: logger)
         let outcomes = self.outcomes
-        runner = MessageRunner(settings: .init(queue: queue.name, prefetch: 20, concurrency: 4, retry: retry, appID: "runtime-test"),
+        runner = MessageRunner(settings: .init(queue: queue.name, prefetch: 100, concurrency: 4, retry: retry, appID: "runtime-test",
+                                               batchSize: 40, batchWait: .milliseconds(30)),
                                handlers: [PingHandler(attempts: attempts, replyQueue: replyQueue)],
+                               batchHandlers: [TallyBatchHandler(log: batches)],
                                amqp: amqp, pool: pool, relay: relay, logger: logger,
                                observer: { outcomes.append($0.outcome) })
     }
@@ -111,6 +144,15 @@ final class RuntimeFixture: Sendable {
             var properties = AMQPProperties(contentType: "application/json", messageID: messageID(ping))
             properties.type = type
             return OutgoingMessage(exchange: "", routingKey: queue.name, body: try MessageCoding.encode(ping), properties: properties)
+        })
+    }
+
+    /// Publishes tallies straight to the work queue.
+    func send(tallies: [Tally], messageID: (Tally) -> String = { "tally-\($0.n)" }) async throws {
+        try await amqp.publish(try tallies.map { tally in
+            var properties = AMQPProperties(contentType: "application/json", messageID: messageID(tally))
+            properties.type = Tally.messageType
+            return OutgoingMessage(exchange: "", routingKey: queue.name, body: try MessageCoding.encode(tally), properties: properties)
         })
     }
 

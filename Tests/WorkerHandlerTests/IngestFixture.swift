@@ -34,6 +34,16 @@ struct FreshDatabase {
         }
     }
 
+    /// Runs a batch handler on `messages` in one transaction, as the runner does for a batch
+    /// whose ids are all new.
+    func handle<H: BatchMessageHandler>(batch handler: H, _ messages: [(H.Message, String)]) async throws {
+        try await pool.transaction { connection in
+            let context = HandlerContext(connection: connection, messageID: messages.first?.1 ?? "batch", messageType: H.Message.messageType,
+                                         correlationID: nil, replyTo: nil, queue: "test", appID: "test")
+            try handler.handle(messages.map { Incoming(message: $0.0, messageID: $0.1) }, context: context)
+        }
+    }
+
     /// Loads `csv` as `sampark load` does (the same ``IngestBatcher``, batches applied in
     /// order) and returns the load's report.
     @discardableResult

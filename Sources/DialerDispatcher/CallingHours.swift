@@ -93,6 +93,20 @@ public struct CallingHours: Sendable, Equatable {
     }
 }
 
+extension CallingHours {
+    /// Seconds from `time` until the campaign's window shuts (the first second `allows` says
+    /// no), or nil when it never does. The answer only changes at a window's edge, so only the
+    /// edges ahead are tried, nearest first.
+    public func secondsLeft(_ kind: CampaignKind, at time: ISTTime, campaignWindow: DailyWindow?, centreHours: DailyWindow?,
+                            centreShifts: [DailyWindow]) -> Int? {
+        let windows = [voterHours, voterNever, organisationHours] + [campaignWindow, centreHours].compactMap { $0 } + centreShifts
+        let edges = Set(windows.flatMap { [$0.from.seconds % 86_400, $0.to.seconds % 86_400] })
+        let ahead = edges.map { edge in (edge - time.seconds + 86_400) % 86_400 }.filter { $0 > 0 }.sorted()
+        return ahead.first { !allows(kind, at: ISTTime(seconds: time.seconds + $0), campaignWindow: campaignWindow,
+                                     centreHours: centreHours, centreShifts: centreShifts) }
+    }
+}
+
 extension CampaignKind {
     /// Voter campaigns are bound by the voter calling hours and the silence period; the rest
     /// are calls among the party's own people (organisation work), bound by their own hours.

@@ -62,9 +62,16 @@ struct CentreFill {
                 continue
             }
             let weight = 1 / list.pacingRatio
+            // No offer outlives the window it was made in: a desk may not start its call after
+            // the window shuts.
+            let windowLeft = settings.hours.secondsLeft(list.kind, at: time, campaignWindow: list.window,
+                                                        centreHours: centreHours.from == centreHours.to ? nil : centreHours,
+                                                        centreShifts: shifts)
+            let expires = now.addingTimeInterval(min(settings.offerLifetime, windowLeft.map(Double.init) ?? .infinity))
             while room + epsilon >= weight {
                 let wanted = min(settings.claimBatch, Int(((room + epsilon) / weight).rounded(.down)))
-                let claim = try claim(list, centreID: centreID, centreCode: code, limit: wanted, weight: weight, now: now, on: connection)
+                let claim = try claim(list, centreID: centreID, centreCode: code, limit: wanted, weight: weight, now: now,
+                                      expires: expires, on: connection)
                 result.offered += claim.offered
                 for (reason, count) in claim.refused { result.refused[reason, default: 0] += count }
                 room -= Double(claim.offered) * weight
@@ -76,21 +83,23 @@ struct CentreFill {
         return result
     }
 
-    /// The calls due when a campaign's window shut are counted once per day, centre and
-    /// campaign as refused for `calling_hours`; the entries wait, untouched, for the window.
+    /// The calls due when a campaign's window shut (on all its lists) are counted once per
+    /// day, centre and campaign as refused for `calling_hours`; the entries wait, untouched,
+    /// for the window.
     private func countClosedWindow(_ list: DueList, centreID: Int64, now: Date, on connection: PostgresConnection,
                                    into result: inout Result) throws {
         let counted = try connection.query("""
             INSERT INTO dispatch_refusals (day, centre_id, campaign_id, reason, calls)
-            SELECT ($3::timestamptz AT TIME ZONE 'Asia/Kolkata')::date, $1, $4, 'calling_hours', count(*)
-            FROM list_entries e WHERE e.centre_id = $1 AND e.list_id = $2 AND e.state = 'pending'
+            SELECT ($2::timestamptz AT TIME ZONE 'Asia/Kolkata')::date, $1, $3, 'calling_hours', count(*)
+            FROM list_entries e
+            WHERE e.centre_id = $1 AND e.list_id IN (SELECT id FROM call_lists WHERE campaign_id = $3) AND e.state = 'pending'
               -- Counted already today: a one-time check, so the entries are not counted again
               -- on every round while the window stays shut.
-              AND NOT EXISTS (SELECT 1 FROM dispatch_refusals d WHERE d.day = ($3::timestamptz AT TIME ZONE 'Asia/Kolkata')::date
-                              AND d.centre_id = $1 AND d.campaign_id = $4 AND d.reason = 'calling_hours')
+              AND NOT EXISTS (SELECT 1 FROM dispatch_refusals d WHERE d.day = ($2::timestamptz AT TIME ZONE 'Asia/Kolkata')::date
+                              AND d.centre_id = $1 AND d.campaign_id = $3 AND d.reason = 'calling_hours')
             ON CONFLICT (day, centre_id, campaign_id, reason) DO NOTHING
             RETURNING calls
-            """, [centreID, list.listID, now, list.campaignID], prepared: true)
+            """, [centreID, now, list.campaignID], prepared: true)
         if let calls = try counted.first?.decode(Int.self, at: 0), calls > 0 {
             result.refused["calling_hours", default: 0] += calls
         }
@@ -103,14 +112,12 @@ struct CentreFill {
     }
 
     /// One statement: claim up to `limit` due entries, judge each, refuse or offer it.
-    private func claim(_ list: DueList, centreID: Int64, centreCode: String, limit: Int, weight: Double, now: Date,
+    private func claim(_ list: DueList, centreID: Int64, centreCode: String, limit: Int, weight: Double, now: Date, expires: Date,
                        on connection: PostgresConnection) throws -> Claim {
-        let expires = now.addingTimeInterval(settings.offerLifetime)
-        let reclaim = expires.addingTimeInterval(settings.longestCall)
         let binds: [any PostgresEncodable] = [
             centreID, list.listID, limit, now, list.maxAttempts, list.kind == .getOutTheVote,
-            list.kind.callsVoters && list.kind != .getOutTheVote, list.pollDate, weight, expires, reclaim,
-            Topology.offerQueue(centre: centreCode), appID, centreCode, list.campaignCode, list.kind.rawValue,
+            list.kind.callsVoters && list.kind != .getOutTheVote, list.pollDate, weight, expires, settings.longestCall,
+            Topology.offerQueue(centre: centreCode, dialing: list.dialing), appID, centreCode, list.campaignCode, list.kind.rawValue,
             list.dialing, list.campaignID, list.material, settings.silenceHours,
         ]
         let row = try connection.query(Self.claimSQL, binds, prepared: true)[0]
@@ -122,13 +129,16 @@ struct CentreFill {
 
     /// $1 centre, $2 list, $3 how many, $4 now, $5 max attempts, $6 polling-day campaign,
     /// $7 silence period applies (voter campaigns but turnout checks), $8 the list's poll day,
-    /// $9 the offer's weight, $10 expires, $11 reclaimed, $12 routing key, $13 app id,
+    /// $9 the offer's weight, $10 expires (within the calling window), $11 the longest call in
+    /// seconds (an unanswered offer is reclaimed that long after it expires), $12 routing key, $13 app id,
     /// $14 centre code, $15 campaign code, $16 kind, $17 dialing, $18 campaign, $19 the
     /// campaign's material, $20 the silence period in hours.
     ///
     /// Gates whose reason is final (opted out, voted, out of attempts, poll over) end the
     /// entry; gates that open later (silence period, before the poll day) make it wait until
-    /// they open. Every refusal changes the entry, so each is counted once.
+    /// they open. Every refusal changes the entry, so each is counted once. An offer expires
+    /// before its constituency's silence period begins, and a polling-day offer at the poll's
+    /// close: what was lawful when offered stays lawful when called.
     static let claimSQL = """
         /* sampark dispatch: claim */
         WITH candidate AS (
@@ -137,7 +147,7 @@ struct CentreFill {
             WHERE e.centre_id = $1 AND e.list_id = $2 AND e.state = 'pending'
             ORDER BY e.priority, e.id
             LIMIT $3
-            FOR UPDATE SKIP LOCKED
+            FOR NO KEY UPDATE SKIP LOCKED
         ),
         located AS (
             SELECT c.*, coalesce(v.name, p.name) AS name, v.language,
@@ -148,7 +158,7 @@ struct CentreFill {
             JOIN org_units u ON u.id = coalesce(v.booth_id, p.unit_id)
         ),
         judged AS (
-            SELECT l.*, g.reason, g.until
+            SELECT l.*, g.reason, g.until, x.expires
             FROM located l
             LEFT JOIN LATERAL (
                 SELECT pc.poll_closes_at FROM poll_calendar pc
@@ -176,6 +186,12 @@ struct CentreFill {
                     ELSE silence.ends
                 END AS until
             ) g
+            CROSS JOIN LATERAL (
+                SELECT least($10::timestamptz, CASE WHEN $6 THEN poll.poll_closes_at END,
+                             (SELECT min(pc.poll_closes_at - make_interval(hours => $20::int)) FROM poll_calendar pc
+                              WHERE $7 AND pc.constituency_id = ANY(l.ancestors)
+                                AND pc.poll_closes_at - make_interval(hours => $20::int) > $4::timestamptz)) AS expires
+            ) x
         ),
         refused AS (
             UPDATE list_entries e
@@ -196,7 +212,7 @@ struct CentreFill {
         ),
         offered AS (
             INSERT INTO offers (entry_id, centre_id, weight, offered_at, expires_at, reclaim_at)
-            SELECT id, $1, $9, $4, $10, $11 FROM judged WHERE reason IS NULL
+            SELECT id, $1, $9, $4, expires, expires + make_interval(secs => $11::float8) FROM judged WHERE reason IS NULL
             RETURNING id, entry_id
         ),
         marked AS (
@@ -225,7 +241,7 @@ struct CentreFill {
                                   AND (m.valid_from IS NULL OR m.valid_from <= $4) AND (m.valid_to IS NULL OR m.valid_to > $4)))
                            ORDER BY m.version DESC LIMIT 1),
                        'attempt', j.attempts, 'max_attempts', $5::int,
-                       'expires_at', to_char($10::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                       'expires_at', to_char(j.expires AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                    )::text, 'UTF8'),
                    true
             FROM offered o JOIN judged j ON j.id = o.entry_id

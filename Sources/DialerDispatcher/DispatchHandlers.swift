@@ -61,10 +61,13 @@ public struct OutcomeHandler: MessageHandler {
         let now = dispatcher.settings.clock.now()
         guard let offer = try connection.query("""
             SELECT o.state, o.entry_id, o.centre_id, e.attempts, k.max_attempts,
-                   EXISTS (SELECT 1 FROM offers x WHERE x.entry_id = o.entry_id AND x.state = 'live' AND x.id <> o.id), e.phone
+                   -- This offer is not the entry's last, or the entry has ended meanwhile: the
+                   -- call counts as an attempt, and decides nothing.
+                   EXISTS (SELECT 1 FROM offers x WHERE x.entry_id = o.entry_id AND x.id > o.id)
+                       OR e.state IN ('completed', 'suppressed', 'exhausted'), e.phone
             FROM offers o JOIN list_entries e ON e.id = o.entry_id
             JOIN call_lists l ON l.id = e.list_id JOIN campaigns k ON k.id = l.campaign_id
-            WHERE o.id = $1 FOR UPDATE OF o, e
+            WHERE o.id = $1 FOR NO KEY UPDATE OF o, e
             """, [outcome.attemptID], prepared: true).first else {
             throw HandlerError.permanent("attempt_id: no offer was made with this attempt id")
         }
@@ -80,8 +83,8 @@ public struct OutcomeHandler: MessageHandler {
 
         let attempts = try offer.decode(Int.self, at: 3) + 1
         if try offer.decode(Bool.self, at: 5) {
-            // The offer had been reclaimed and the entry offered again: that live offer's
-            // outcome decides the entry's state; this call still counts as an attempt.
+            // A late answer to a reclaimed offer: the entry was offered again (that offer's
+            // outcome decides), or it has ended. The call still counts as an attempt.
             try connection.execute("UPDATE list_entries SET attempts = attempts + 1 WHERE id = $1", [outcome.entryID], prepared: true)
         } else {
             let next = dispatcher.settings.retry.next(after: outcome.disposition, callbackAt: outcome.callbackAt, now: now,

@@ -22,10 +22,11 @@ public struct DispatchObserver: Sendable {
 }
 
 /// The dispatcher's loop (docs/dispatch.md). Every tick, and at once when woken (a list is
-/// ready, a fill was skipped), it
+/// ready), it
 /// 1. returns waiting entries whose time has come (retries, callbacks, gates that opened) to
 ///    the pool;
-/// 2. reclaims offers no outcome answered by their reclaim time: the entry is due again;
+/// 2. reclaims offers no outcome answered by their reclaim time (none waiting in its queue,
+///    none in the ledger): the entry is due again;
 /// 3. tops up every centre with room and due entries, one transaction per centre, skipping a
 ///    centre another dispatcher (or an outcome) is filling.
 /// Outcomes and presence changes top up their own centre in their own transaction
@@ -38,10 +39,14 @@ public final class Dispatcher: Service, Sendable {
     private let logger: Logger
     private let observer: DispatchObserver
     private let filler: CentreFill
+    private let backlog: (@Sendable () async -> Int)?
     private let signal = WakeSignal()
 
+    /// - Parameter backlog: how many messages wait in this dispatcher's queue (offers are
+    ///   reclaimed only when none do).
     public init(settings: DispatchSettings, pool: PostgresPool, relay: OutboxRelay?, offerQueues: OfferQueues?,
-                appID: String = "dialer-dispatcher", logger: Logger, observer: DispatchObserver = DispatchObserver()) {
+                appID: String = "dialer-dispatcher", logger: Logger, observer: DispatchObserver = DispatchObserver(),
+                backlog: (@Sendable () async -> Int)? = nil) {
         self.settings = settings
         self.pool = pool
         self.relay = relay
@@ -49,6 +54,7 @@ public final class Dispatcher: Service, Sendable {
         self.logger = logger
         self.observer = observer
         self.filler = CentreFill(settings: settings, appID: appID)
+        self.backlog = backlog
     }
 
     /// Asks for a round now.
@@ -106,16 +112,21 @@ public final class Dispatcher: Service, Sendable {
                 UPDATE list_entries SET state = 'pending', next_attempt_at = NULL,
                     last_result = CASE WHEN last_result IN ('silence_period', 'before_poll_day') THEN NULL ELSE last_result END
                 WHERE id IN (SELECT id FROM list_entries WHERE state = 'waiting' AND next_attempt_at <= $1
-                             ORDER BY next_attempt_at LIMIT 5000 FOR UPDATE SKIP LOCKED)
+                             ORDER BY next_attempt_at LIMIT 5000 FOR NO KEY UPDATE SKIP LOCKED)
                 """, [now], prepared: true)
             round.released += released
             if released < 5000 { break }
         }
-        while true {
+        // Reclaim only with no outcome waiting in this dispatcher's queue (after an outage the
+        // answers of old offers may be queued: reclaiming first would call those people again),
+        // and never an offer whose call the ledger already holds.
+        while await (backlog?() ?? 0) == 0 {
             let reclaimed = try await pool.query("""
                 WITH gone AS (
                     UPDATE offers SET state = 'expired', settled_at = $1
-                    WHERE id IN (SELECT id FROM offers WHERE state = 'live' AND reclaim_at <= $1 LIMIT 5000 FOR UPDATE SKIP LOCKED)
+                    WHERE id IN (SELECT o.id FROM offers o WHERE o.state = 'live' AND o.reclaim_at <= $1
+                                   AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.offer_id = o.id)
+                                 LIMIT 5000 FOR NO KEY UPDATE SKIP LOCKED)
                     RETURNING entry_id
                 ), back AS (
                     UPDATE list_entries e SET state = 'pending' FROM gone g WHERE e.id = g.entry_id AND e.state = 'offered'
@@ -144,9 +155,17 @@ public final class Dispatcher: Service, Sendable {
                 offerQueues.requestRefresh()
                 continue
             }
-            let filler = self.filler
-            let result = try await pool.transaction { connection in
-                try filler.fill(centreID: centreID, now: now, wait: false, on: connection)
+            let filler = self.filler, clock = settings.clock
+            let result: CentreFill.Result
+            do {
+                // The clock read per centre: a slow round must not judge 21:00:01 as 20:59:59.
+                result = try await pool.transaction { connection in
+                    try filler.fill(centreID: centreID, now: clock.now(), wait: false, on: connection)
+                }
+            } catch {
+                // One centre's failure does not keep the others waiting.
+                logger.warning("could not fill a centre; trying again next round", metadata: ["centre": "\(code)", "error": "\(error)"])
+                continue
             }
             if result.offered > 0 {
                 relay?.wake()

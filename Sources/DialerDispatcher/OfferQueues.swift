@@ -6,9 +6,9 @@ import SamparkRuntime
 import ServiceLifecycle
 import Synchronization
 
-/// Keeps an offer queue (`call.offer.<centre>`, a quorum queue bound to `sampark.calls` by its
-/// own name) declared for every call centre in the database: at start, every `interval`, and
-/// at once when a handler asks.
+/// Keeps the offer queues (`call.offer.<centre>` for the desks, `call.offer.<centre>.gateway`
+/// for a telephony gateway; quorum queues bound to `sampark.calls` by their own names) declared
+/// for every call centre in the database: at start, every `interval`, and at once when asked.
 public final class OfferQueues: Service, Sendable {
     private let amqp: AMQPConnection
     private let pool: PostgresPool
@@ -34,11 +34,13 @@ public final class OfferQueues: Service, Sendable {
     public func refresh() async throws {
         let centres = try await pool.query("SELECT code FROM call_centres ORDER BY code").map { try $0.decode(String.self, at: 0) }
         for centre in centres where !isDeclared(centre) {
-            let queue = Topology.offerQueue(centre: centre)
-            try await amqp.declare(QueueDeclaration.quorum(queue))
-            try await amqp.bind(QueueBinding(queue: queue, exchange: Topology.callsExchange, routingKey: queue))
+            // The desks' queue and the gateway's.
+            for queue in ["preview", "gateway"].map({ Topology.offerQueue(centre: centre, dialing: $0) }) {
+                try await amqp.declare(QueueDeclaration.quorum(queue))
+                try await amqp.bind(QueueBinding(queue: queue, exchange: Topology.callsExchange, routingKey: queue))
+                logger.info("offer queue declared", metadata: ["queue": "\(queue)"])
+            }
             declared.withLock { _ = $0.insert(centre) }
-            logger.info("offer queue declared", metadata: ["queue": "\(queue)"])
         }
     }
 

@@ -96,6 +96,8 @@ public struct CallOutcomeHandler: BatchMessageHandler {
                    started_at, ended_at, message_id, attempt_id, campaign_id, unit_id, day, talk_seconds, callback_at, answers,
                    issue_tags, scheme_feedback, turnout
             FROM known
+            -- In one order, as the inbox's: batches holding the same attempt never wait crosswise.
+            ORDER BY attempt_id, message_id
             ON CONFLICT DO NOTHING
             RETURNING message_id
         ),

@@ -233,11 +233,13 @@ struct Campaign {
                 prepared: true)
         }
         // Locked for the build: two lists of one campaign are built one after the other, so
-        // "already on an active list of the campaign" sees the other's entries.
+        // "already on an active list of the campaign" sees the other's entries. NO KEY UPDATE:
+        // rows that name the campaign (the ledger's, the aggregates', refusals) take a key-share
+        // lock on it, and must not wait for a build of a million entries.
         guard let row = try connection.query("""
             SELECT id, kind, name, recall_days, household_cap, material_code, pacing_ratio::float8, max_attempts,
                    to_char(calls_from, 'HH24:MI') || '-' || to_char(calls_to, 'HH24:MI'), dialing
-            FROM campaigns WHERE code = $1 FOR UPDATE
+            FROM campaigns WHERE code = $1 FOR NO KEY UPDATE
             """, [given.code], prepared: true).first else {
             throw fail("campaign.code", "no campaign has code \(ListBuildHandler.shown(given.code)); give campaign.name to create it")
         }

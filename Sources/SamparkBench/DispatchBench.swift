@@ -61,7 +61,8 @@ struct DispatchBench {
 
         let amqp = try await AMQPConnection.connect(try AMQPConfiguration(url: amqpURL))
         try await Topology.declareExchanges(on: amqp)
-        let queues = (1...centres).map { Topology.offerQueue(centre: "CC-\($0)") }
+        // The campaign dials through gateways: their queues.
+        let queues = (1...centres).map { Topology.offerQueue(centre: "CC-\($0)", dialing: "gateway") }
         for queue in queues {
             try await amqp.declare(QueueDeclaration.quorum(queue))
             try await amqp.bind(QueueBinding(queue: queue, exchange: Topology.callsExchange, routingKey: queue))
@@ -149,7 +150,7 @@ struct DispatchBench {
                      latency.count, latency.p50, latency.p99, latency.max, latency.p99 <= 20 ? "met" : "NOT met"))
         try await pollingDayHour(db: db, amqp: amqp)
 
-        for queue in queues { try? await amqp.deleteQueue(queue) }
+        for queue in queues + (1...centres).map({ Topology.offerQueue(centre: "CC-\($0)") }) { try? await amqp.deleteQueue(queue) }
         await amqp.close()
         try await db.close()
         return [BenchRow(measure: "offers from one dispatcher, \(entries) entries at \(centres) centres (gates judged, attempt recorded, offer built and published under confirms) vs raw claims of the same entries, 500 a transaction",
@@ -266,13 +267,13 @@ struct DispatchBench {
         try await Task.sleep(for: .seconds(3))
         let hour = 3600.0 / speed
         let desks = try start("sampark", ["desk-sim", "--centre", (1...centres).map { "CC-\($0)" }.joined(separator: ","),
-                                          "--agents", "\(agentsPerCentre)", "--duration", "3600", "--idle", "0", "--quiet",
+                                          "--agents", "\(agentsPerCentre)", "--gateway", "--duration", "3600", "--idle", "0", "--quiet",
                                           "--talk", "120", "--ring", "25", "--wrap-up", "15"])
         var deepestOffers = 0, deepestOutcomes = 0, peak: [String: Int] = [:]
         let began = ContinuousClock.now
         while desks.isRunning && seconds(since: began) < hour * 2 + 60 {
             try await Task.sleep(for: .seconds(2))
-            for queue in [1, 150, 300].map({ Topology.offerQueue(centre: "CC-\($0)") }) {
+            for queue in [1, 150, 300].map({ Topology.offerQueue(centre: "CC-\($0)", dialing: "gateway") }) {
                 deepestOffers = max(deepestOffers, Int(try await amqp.inspectQueue(queue).messageCount))
             }
             deepestOutcomes = max(deepestOutcomes, Int(try await amqp.inspectQueue(Topology.callOutcomes.name).messageCount))

@@ -32,6 +32,8 @@ struct DeskSim: AsyncParsableCommand {
     @Option(help: "Stop after this many calls (0: no limit).") var count = 0
     @Option(help: "Stop when no offer came for this many real seconds (0: never).") var idle = 5.0
     @Option(help: "Stop after this many simulated seconds (0: no limit).") var duration = 0.0
+    @Flag(help: "Play the centres' telephony gateways (their call.offer.<centre>.gateway queues, full numbers) instead of agents' desks.")
+    var gateway = false
     @Flag(help: "Print only the summary.") var quiet = false
     @OptionGroup var servers: ServerOptions
 
@@ -61,7 +63,7 @@ struct DeskSim: AsyncParsableCommand {
 
         var opened: [AMQPConsumer] = []
         for centre in centres {
-            let queue = Topology.offerQueue(centre: centre)
+            let queue = Topology.offerQueue(centre: centre, dialing: gateway ? "gateway" : "preview")
             try await amqp.declare(QueueDeclaration.quorum(queue))
             try await amqp.bind(QueueBinding(queue: queue, exchange: Topology.callsExchange, routingKey: queue))
             opened.append(try await amqp.consume(queue: queue, prefetch: UInt16(min(agents, 1000))))
@@ -200,7 +202,8 @@ struct Play: Sendable {
             tally.add(disposition.rawValue)
             if !quiet && tally.calls % 1000 == 0 { say("desk-sim: \(tally.calls) calls") }
         } catch {
-            // Not acked: the offer comes back to another agent.
+            // Not acked: the offer comes back, to this desk or another, and is worked then.
+            await presence.forget(offer.attemptID)
             try? delivery.nack(requeue: true)
             tally.add("unsent")
         }
@@ -256,14 +259,13 @@ actor Presence {
 
     /// Logs agents in and out as their shifts begin and end.
     func update(at date: Date, on amqp: AMQPConnection) async throws {
-        var messages: [OutgoingMessage] = []
+        var messages: [OutgoingMessage] = [], sent: [(String, AgentPresence.State)] = []
         for agent in roster {
             let state: AgentPresence.State = onShift(agent, at: date) ? .available : .loggedOut
             guard lastSent[agent.name] != state else { continue }
-            lastSent[agent.name] = state
+            sent.append((agent.name, state))
             if state == .available {
-                loggedIn.insert(agent.name)
-                free[agent.centre, default: []].append(agent.name)
+                if loggedIn.insert(agent.name).inserted { free[agent.centre, default: []].append(agent.name) }
             } else {
                 loggedIn.remove(agent.name)
                 free[agent.centre]?.removeAll { $0 == agent.name }
@@ -275,6 +277,8 @@ actor Presence {
             messages.append(try outgoing(presence, exchange: Topology.callsExchange, routingKey: "agent.presence"))
         }
         try await amqp.publish(messages)
+        // Only once confirmed: a change that could not be sent is sent on the next update.
+        for (agent, state) in sent { lastSent[agent] = state }
     }
 
     func logOutAll(at date: Date, on amqp: AMQPConnection) async throws {
@@ -298,6 +302,9 @@ actor Presence {
 
     /// Whether this attempt reaches the desks for the first time.
     func firstSight(of attempt: Int64) -> Bool { seen.insert(attempt).inserted }
+
+    /// The attempt's call was not reported: when it comes back it is worked again.
+    func forget(_ attempt: Int64) { seen.remove(attempt) }
 
     func release(_ agent: String, of centre: String) {
         guard loggedIn.contains(agent), !(free[centre]?.contains(agent) ?? false) else { return }

@@ -221,7 +221,8 @@ public final class MessageRunner: Service, Sendable {
         do {
             let handled: (fresh: Set<String>, published: Int, afterCommit: [@Sendable () -> Void]) = try await pool.transaction { connection in
                 let fresh = Set(try connection.query("""
-                    INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING message_id
+                    INSERT INTO inbox (consumer, message_id) SELECT $1, id FROM unnest($2::text[]) AS id ORDER BY id
+                    ON CONFLICT DO NOTHING RETURNING message_id
                     """, [queue, ids], prepared: true).map { try $0.decode(String.self, at: 0) })
                 // In delivery order, each id once.
                 var seen = Set<String>(), work: [any Sendable] = []

@@ -39,8 +39,16 @@ public enum Topology {
     public static let reportRequests = WorkQueue(name: "reporter.requests", bindings: [.init(reportsExchange, "report.request")])
     public static let workQueues = [ingestBatches, listRequests, dispatcherEvents, callOutcomes, reportRequests]
 
-    /// The queue a centre's desk takes its offers from; bound to `sampark.calls` by its own name.
+    /// The queue a centre's agents' desks take their offers from (the number masked); bound to
+    /// `sampark.calls` by its own name.
     public static func offerQueue(centre: String) -> String { "call.offer.\(centre)" }
+
+    /// The queue of the offers of `dialing` (`preview` or `gateway`): a centre's telephony
+    /// gateway has a queue of its own, `call.offer.<centre>.gateway`, since its offers carry
+    /// the full number, which no agent's desk may see.
+    public static func offerQueue(centre: String, dialing: String) -> String {
+        dialing == "gateway" ? "call.offer.\(centre).gateway" : offerQueue(centre: centre)
+    }
 
     public static let exchanges: [ExchangeDeclaration] = [
         ExchangeDeclaration(name: ingestExchange, kind: .topic),

@@ -18,7 +18,12 @@ await WorkerMain.run(name: "dialer-dispatcher", defaultHTTPPort: 8083, queue: To
                                 logger: context.logger, observer: DispatchObserver(
                                     offered: { metrics.offered(centre: $0, count: $1) },
                                     refused: { metrics.refused(reason: $0, count: $1) },
-                                    liveOffers: { metrics.liveOffers($0) }))
+                                    liveOffers: { metrics.liveOffers($0) }),
+                                backlog: {
+                                    // Unknown (the broker away) counts as waiting: reclaim later.
+                                    guard let info = try? await context.amqp.inspectQueue(Topology.dispatcherEvents.name) else { return 1 }
+                                    return Int(info.messageCount)
+                                })
     return .init(handlers: [ListReadyHandler(dispatcher: dispatcher), AgentPresenceHandler(dispatcher: dispatcher),
                             OutcomeHandler(dispatcher: dispatcher)],
                  services: [offerQueues, dispatcher])

@@ -131,6 +131,27 @@ import SamparkTestSupport
         }
     }
 
+    /// An offer made a few minutes before a gate shuts expires when it shuts: a desk cannot
+    /// start the call after 21:00, nor into a constituency whose silence period has begun.
+    @Test func anOfferExpiresWhenItsWindowOrTheSilencePeriodBegins() async throws {
+        try await FreshDatabase.with("expiry") { db in
+            try await db.pool.withConnection { try $0.executeScript(Self.setup) }
+            try await Self.agents(db, 5, at: Self.ist("2028-11-01T10:00:00"))
+            try await Self.list(db, id: 1, kind: .schemeFeedback, contacts: [1, 5])
+            _ = try await Self.dispatcher(db, at: Self.ist("2028-11-01T20:55:00")).round()
+            #expect(try await db.strings("SELECT DISTINCT expires_at::text FROM offers") == ["2028-11-01 15:30:00+00"], "21:00 IST")
+            try await Self.settleAll(db)
+            try await db.pool.execute("UPDATE list_entries SET state = 'pending'")
+            // Five minutes before AC-1's silence (18:00 on the 15th): its voter's offer lasts five
+            // minutes, AC-2's the full ten.
+            _ = try await Self.dispatcher(db, at: Self.ist("2028-11-15T17:55:00")).round()
+            #expect(try await db.strings("""
+                SELECT e.contact_id || ' ' || o.expires_at::text FROM offers o JOIN list_entries e ON e.id = o.entry_id
+                WHERE o.state = 'live' ORDER BY e.contact_id
+                """) == ["1 2028-11-15 12:30:00+00", "5 2028-11-15 12:35:00+00"])
+        }
+    }
+
     @Test func noVoterCallBetweenTenAndSixEvenWhenTheHoursAreWidened() {
         // An operator widens the voters' hours to 06:00-23:30; the Election Commission's bar holds.
         let wide = CallingHours(voterHours: DailyWindow("06:00-23:30")!, voterNever: DailyWindow("22:00-06:00")!,
@@ -150,6 +171,11 @@ import SamparkTestSupport
                                               centreShifts: [DailyWindow("09:00-12:00")!, DailyWindow("13:00-21:00")!]))
         #expect(CallingHours.standard.allows(.relay, at: ISTTime("13:00")!, campaignWindow: nil, centreHours: nil,
                                              centreShifts: [DailyWindow("09:00-12:00")!, DailyWindow("13:00-21:00")!]))
+        // How long a window has left.
+        #expect(CallingHours.standard.secondsLeft(.schemeFeedback, at: ISTTime("20:59:59")!, campaignWindow: nil, centreHours: nil,
+                                                  centreShifts: []) == 1)
+        #expect(CallingHours.standard.secondsLeft(.relay, at: ISTTime("12:00")!, campaignWindow: DailyWindow("10:00-13:30"), centreHours: nil,
+                                                  centreShifts: []) == 5400)
         // Each instant is read in IST: 15:29:59 UTC is 20:59:59 IST.
         #expect(ISTTime(ISO8601DateFormatter().date(from: "2028-11-01T15:29:59Z")!).seconds == 20 * 3600 + 59 * 60 + 59)
     }

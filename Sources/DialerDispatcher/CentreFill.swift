@@ -20,12 +20,14 @@ import SamparkRuntime
 struct CentreFill {
     let settings: DispatchSettings
     let appID: String
+    /// Which centres' offer queues exist (nil: assume they all do, as tests and benches declare them).
+    let offerQueues: OfferQueues?
 
     struct Result: Sendable, Equatable {
+        /// The centre's code, for metrics (nil: its row was locked by another fill, or it is gone).
+        var centre: String?
         var offered = 0
         var refused: [String: Int] = [:]
-        /// Whether the centre was being filled by someone else (its row was locked).
-        var skipped = false
     }
 
     /// Claims with a blocking lock when `wait` (an outcome or a presence change must see its
@@ -38,10 +40,16 @@ struct CentreFill {
                    (SELECT coalesce(sum(o.weight), 0)::float8 FROM offers o WHERE o.centre_id = c.id AND o.state = 'live')
             FROM call_centres c WHERE c.id = $1
             """ + (wait ? " FOR NO KEY UPDATE OF c" : " FOR NO KEY UPDATE OF c SKIP LOCKED"), [centreID], prepared: true).first else {
-            result.skipped = true
             return result
         }
         let code = try centre.decode(String.self, at: 0)
+        result.centre = code
+        // No offer is published before its queue exists (it would be unroutable): the loop
+        // fills the centre once the queue is declared.
+        if let offerQueues, !offerQueues.isDeclared(code) {
+            offerQueues.requestRefresh()
+            return result
+        }
         let seats = try centre.decode(Int.self, at: 1)
         let agents = try centre.decode(Int.self, at: 5)
         let used = try centre.decode(Double.self, at: 6)

@@ -35,7 +35,6 @@ public final class Dispatcher: Service, Sendable {
     public let settings: DispatchSettings
     private let pool: PostgresPool
     private let relay: OutboxRelay?
-    private let offerQueues: OfferQueues?
     private let logger: Logger
     private let observer: DispatchObserver
     private let filler: CentreFill
@@ -50,10 +49,9 @@ public final class Dispatcher: Service, Sendable {
         self.settings = settings
         self.pool = pool
         self.relay = relay
-        self.offerQueues = offerQueues
         self.logger = logger
         self.observer = observer
-        self.filler = CentreFill(settings: settings, appID: appID)
+        self.filler = CentreFill(settings: settings, appID: appID, offerQueues: offerQueues)
         self.backlog = backlog
     }
 
@@ -63,20 +61,18 @@ public final class Dispatcher: Service, Sendable {
     /// Tops up a centre inside a handler's transaction, waiting for its lock (the handler's
     /// change must be seen by the fill that follows it).
     func fill(centreID: Int64, context: HandlerContext) throws {
-        guard let code = try context.connection.query("SELECT code FROM call_centres WHERE id = $1", [centreID],
-                                                      prepared: true).first?.decode(String.self, at: 0) else { return }
-        if let offerQueues, !offerQueues.isDeclared(code) {
-            // Its queue is not there yet: the loop fills it once it is.
-            offerQueues.requestRefresh()
-            return
-        }
         let result = try filler.fill(centreID: centreID, now: settings.clock.now(), wait: true, on: context.connection)
         context.didInsertOutboxRows(result.offered)
-        let observer = self.observer
-        context.onCommit {
-            if result.offered > 0 { observer.offered(code, result.offered) }
+        report(result, to: observer, within: context)
+    }
+
+    private func report(_ result: CentreFill.Result, to observer: DispatchObserver, within context: HandlerContext? = nil) {
+        let tell: @Sendable () -> Void = {
+            if let centre = result.centre, result.offered > 0 { observer.offered(centre, result.offered) }
             for (reason, count) in result.refused { observer.refused(reason, count) }
         }
+        // Inside a handler, only once its transaction has committed.
+        if let context { context.onCommit(tell) } else { tell() }
     }
 
     public func run() async throws {
@@ -151,10 +147,6 @@ public final class Dispatcher: Service, Sendable {
             live += try row.decode(Double.self, at: 3)
             guard try row.decode(Double.self, at: 2) > 1e-6, try row.decode(Bool.self, at: 4) else { continue }
             let centreID = try row.decode(Int64.self, at: 0), code = try row.decode(String.self, at: 1)
-            if let offerQueues, !offerQueues.isDeclared(code) {
-                offerQueues.requestRefresh()
-                continue
-            }
             let filler = self.filler, clock = settings.clock
             let result: CentreFill.Result
             do {
@@ -167,11 +159,8 @@ public final class Dispatcher: Service, Sendable {
                 logger.warning("could not fill a centre; trying again next round", metadata: ["centre": "\(code)", "error": "\(error)"])
                 continue
             }
-            if result.offered > 0 {
-                relay?.wake()
-                observer.offered(code, result.offered)
-            }
-            for (reason, count) in result.refused { observer.refused(reason, count) }
+            if result.offered > 0 { relay?.wake() }
+            report(result, to: observer)
             round.offered += result.offered
             for (reason, count) in result.refused { round.refused[reason, default: 0] += count }
         }

@@ -44,7 +44,7 @@ public final class HandlerContext {
     public let replyTo: String?
     /// The queue the message came from (also the inbox's consumer name).
     public let queue: String
-    public let appID: String
+    let appID: String
     private(set) var published = 0
     private(set) var afterCommit: [@Sendable () -> Void] = []
 

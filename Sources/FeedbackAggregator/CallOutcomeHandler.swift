@@ -69,6 +69,25 @@ public struct CallOutcomeHandler: BatchMessageHandler {
         try connection.execute(Self.recordSQL, [json], prepared: true)
     }
 
+    /// What both aggregates count of the calls recorded: every call, each disposition (its
+    /// column is named after it), and the voters who said they voted.
+    static let callCounts: [(column: String, condition: String)] =
+        [("attempts", "true")] + Disposition.allCases.map { ($0.rawValue, "disposition = '\($0.rawValue)'") } + [("voted", "turnout = 'voted'")]
+
+    /// An upsert adding this batch's counts, grouped by `from` (the aggregate's `keys`), to
+    /// what the aggregate holds. One order for every batch (the keys'): two batches committing
+    /// at once never wait on each other's rows crosswise.
+    static func upsert(into table: String, keys: [String], from columns: [String], counts: [(column: String, condition: String)]) -> String {
+        let names = counts.map(\.column)
+        return """
+            INSERT INTO \(table) (\((keys + names).joined(separator: ", ")))
+                SELECT \(columns.joined(separator: ", ")), \(counts.map { "count(*) FILTER (WHERE \($0.condition))" }.joined(separator: ", "))
+                FROM counted GROUP BY \(columns.joined(separator: ", ")) ORDER BY \(columns.joined(separator: ", "))
+                ON CONFLICT (\(keys.joined(separator: ", "))) DO UPDATE SET
+                    \(names.map { "\($0) = \(table).\($0) + EXCLUDED.\($0)" }.joined(separator: ",\n                "))
+            """
+    }
+
     /// $1: the batch as a JSON array of `Row`s.
     static let recordSQL = """
         /* sampark feedback: record */
@@ -106,61 +125,15 @@ public struct CallOutcomeHandler: BatchMessageHandler {
             SELECT k.* FROM known k JOIN recorded r ON r.message_id = k.message_id
         ),
         by_centre AS (
-            INSERT INTO daily_aggregates (day, centre_id, campaign_kind, attempts, connected, no_answer, busy, wrong_number, opted_out,
-                                          voted, switched_off, not_reachable, call_back, refused, language_barrier)
-            SELECT day, centre_id, kind, count(*),
-                   count(*) FILTER (WHERE disposition = 'connected'), count(*) FILTER (WHERE disposition = 'no_answer'),
-                   count(*) FILTER (WHERE disposition = 'busy'), count(*) FILTER (WHERE disposition = 'wrong_number'),
-                   count(*) FILTER (WHERE disposition = 'opted_out'), count(*) FILTER (WHERE turnout = 'voted'),
-                   count(*) FILTER (WHERE disposition = 'switched_off'), count(*) FILTER (WHERE disposition = 'not_reachable'),
-                   count(*) FILTER (WHERE disposition = 'call_back'), count(*) FILTER (WHERE disposition = 'refused'),
-                   count(*) FILTER (WHERE disposition = 'language_barrier')
-            FROM counted GROUP BY day, centre_id, kind
-            -- One order for every batch: two batches never wait on each other's rows crosswise.
-            ORDER BY day, centre_id, kind
-            ON CONFLICT (day, centre_id, campaign_kind) DO UPDATE SET
-                attempts = daily_aggregates.attempts + EXCLUDED.attempts,
-                connected = daily_aggregates.connected + EXCLUDED.connected,
-                no_answer = daily_aggregates.no_answer + EXCLUDED.no_answer,
-                busy = daily_aggregates.busy + EXCLUDED.busy,
-                wrong_number = daily_aggregates.wrong_number + EXCLUDED.wrong_number,
-                opted_out = daily_aggregates.opted_out + EXCLUDED.opted_out,
-                voted = daily_aggregates.voted + EXCLUDED.voted,
-                switched_off = daily_aggregates.switched_off + EXCLUDED.switched_off,
-                not_reachable = daily_aggregates.not_reachable + EXCLUDED.not_reachable,
-                call_back = daily_aggregates.call_back + EXCLUDED.call_back,
-                refused = daily_aggregates.refused + EXCLUDED.refused,
-                language_barrier = daily_aggregates.language_barrier + EXCLUDED.language_barrier
+            \(upsert(into: "daily_aggregates", keys: ["day", "centre_id", "campaign_kind"], from: ["day", "centre_id", "kind"],
+                     counts: callCounts))
         ),
         -- At the entry's own unit (the voter's booth, the person's unit); a report of any unit
         -- above sums the rows of the units in its subtree (org_units.path), so a batch writes
         -- one row per unit it touched, and concurrent batches do not queue for the nation's row.
         by_unit AS (
-            INSERT INTO unit_aggregates (day, campaign_id, unit_id, attempts, connected, no_answer, busy, switched_off, not_reachable,
-                                         wrong_number, call_back, refused, language_barrier, opted_out, voted, benefit_not_received)
-            SELECT day, campaign_id, unit_id, count(*),
-                   count(*) FILTER (WHERE disposition = 'connected'), count(*) FILTER (WHERE disposition = 'no_answer'),
-                   count(*) FILTER (WHERE disposition = 'busy'), count(*) FILTER (WHERE disposition = 'switched_off'),
-                   count(*) FILTER (WHERE disposition = 'not_reachable'), count(*) FILTER (WHERE disposition = 'wrong_number'),
-                   count(*) FILTER (WHERE disposition = 'call_back'), count(*) FILTER (WHERE disposition = 'refused'),
-                   count(*) FILTER (WHERE disposition = 'language_barrier'), count(*) FILTER (WHERE disposition = 'opted_out'),
-                   count(*) FILTER (WHERE turnout = 'voted'), count(*) FILTER (WHERE scheme_feedback = 'not_received')
-            FROM counted GROUP BY day, campaign_id, unit_id
-            ORDER BY day, campaign_id, unit_id
-            ON CONFLICT (day, campaign_id, unit_id) DO UPDATE SET
-                attempts = unit_aggregates.attempts + EXCLUDED.attempts,
-                connected = unit_aggregates.connected + EXCLUDED.connected,
-                no_answer = unit_aggregates.no_answer + EXCLUDED.no_answer,
-                busy = unit_aggregates.busy + EXCLUDED.busy,
-                switched_off = unit_aggregates.switched_off + EXCLUDED.switched_off,
-                not_reachable = unit_aggregates.not_reachable + EXCLUDED.not_reachable,
-                wrong_number = unit_aggregates.wrong_number + EXCLUDED.wrong_number,
-                call_back = unit_aggregates.call_back + EXCLUDED.call_back,
-                refused = unit_aggregates.refused + EXCLUDED.refused,
-                language_barrier = unit_aggregates.language_barrier + EXCLUDED.language_barrier,
-                opted_out = unit_aggregates.opted_out + EXCLUDED.opted_out,
-                voted = unit_aggregates.voted + EXCLUDED.voted,
-                benefit_not_received = unit_aggregates.benefit_not_received + EXCLUDED.benefit_not_received
+            \(upsert(into: "unit_aggregates", keys: ["day", "campaign_id", "unit_id"], from: ["day", "campaign_id", "unit_id"],
+                     counts: callCounts + [("benefit_not_received", "scheme_feedback = 'not_received'")]))
         ),
         tallies AS (
             INSERT INTO answer_tallies (day, campaign_id, unit_id, question, answer, answers)

@@ -201,6 +201,24 @@ struct BenchDatabase {
 /// The release binaries `make bench` builds beside this one.
 let benchBinaries = Bundle.main.executableURL!.deletingLastPathComponent()
 
+/// Starts one of the release binaries beside this one (a worker, or `sampark`) with
+/// `environment`; its output goes nowhere unless `quiet` is false.
+func startBinary(_ name: String, _ arguments: [String] = [], environment: [String: String], quiet: Bool = false) throws -> Process {
+    let process = Process()
+    process.executableURL = benchBinaries.appendingPathComponent(name)
+    process.arguments = arguments
+    process.environment = environment
+    if quiet { process.standardOutput = FileHandle.nullDevice }
+    try process.run()
+    return process
+}
+
+/// Asks a process started by `startBinary` to stop (SIGTERM) and waits for it.
+func stop(_ process: Process) {
+    if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+    process.waitUntilExit()
+}
+
 /// What a worker or the CLI run by a benchmark needs: the servers, no fixed HTTP port, quiet
 /// logs. `sampark topology` has declared the broker's side.
 func workerEnvironment(amqpURL: String, database: BenchDatabase) -> [String: String] {

@@ -178,14 +178,8 @@ struct DispatchBench {
         environment["SAMPARK_CLOCK_START"] = "2028-10-02T11:00:00+05:30"
         environment["SAMPARK_OFFER_QUEUE_REFRESH"] = "1"
         try await purge(Topology.dispatcherEvents, on: amqp)
-        let worker = Process()
-        worker.executableURL = benchBinaries.appendingPathComponent("dialer-dispatcher")
-        worker.environment = environment
-        try worker.run()
-        defer {
-            if worker.isRunning { kill(worker.processIdentifier, SIGTERM) }
-            worker.waitUntilExit()
-        }
+        let worker = try startBinary("dialer-dispatcher", environment: environment)
+        defer { stop(worker) }
         try await Task.sleep(for: .seconds(3))   // started, and CC-1's queue known to it
         let offers = try await amqp.consume(queue: Topology.offerQueue(centre: "CC-1"), prefetch: 1)
         var next = offers.makeAsyncIterator()
@@ -206,8 +200,7 @@ struct DispatchBench {
         }
         try delivery.ack()
         try? await offers.cancel()
-        kill(worker.processIdentifier, SIGTERM)
-        worker.waitUntilExit()
+        stop(worker)
         let sorted = samples.sorted()
         func at(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1)] }
         return Latency(count: sorted.count, p50: at(0.5), p99: at(0.99), max: sorted.last ?? 0)
@@ -254,13 +247,7 @@ struct DispatchBench {
         environment["SAMPARK_OFFER_QUEUE_REFRESH"] = "2"
         for queue in [Topology.dispatcherEvents, Topology.callOutcomes] { try await purge(queue, on: amqp) }
         func start(_ name: String, _ arguments: [String] = []) throws -> Process {
-            let process = Process()
-            process.executableURL = benchBinaries.appendingPathComponent(name)
-            process.arguments = arguments
-            process.environment = environment
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            return process
+            try startBinary(name, arguments, environment: environment, quiet: true)
         }
         let dispatcher = try start("dialer-dispatcher")
         let aggregator = try start("feedback-aggregator")
@@ -287,7 +274,7 @@ struct DispatchBench {
         _ = try? await eventuallyTrue(seconds: 120) {
             try await amqp.inspectQueue(Topology.callOutcomes.name).messageCount == 0
         }
-        for process in [dispatcher, aggregator] { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
+        for process in [dispatcher, aggregator] { stop(process) }
         let row = try await db.pool.query("""
             SELECT (SELECT count(*) FROM offers)::int, (SELECT count(*) FROM attempts)::int,
                    (SELECT count(*) FROM attempts WHERE has_voted)::int, (SELECT count(*) FROM list_entries WHERE state = 'pending')::int

@@ -74,17 +74,13 @@ struct FeedbackBench {
         func aggregated() async throws -> Double {
             try await fill()
             try await db.pool.execute("CHECKPOINT")
-            let worker = Process()
-            worker.executableURL = benchBinaries.appendingPathComponent("feedback-aggregator")
-            worker.environment = environment
             let began = ContinuousClock.now
-            try worker.run()
+            let worker = try startBinary("feedback-aggregator", environment: environment)
             while try await db.pool.query("SELECT count(*)::int FROM attempts")[0].decode(Int.self, at: 0) < n {
                 try await Task.sleep(for: .milliseconds(20))
             }
             let rate = Double(n) / seconds(since: began)
-            kill(worker.processIdentifier, SIGTERM)
-            worker.waitUntilExit()
+            stop(worker)
             let total = try await db.pool.query("SELECT coalesce(sum(attempts), 0)::int FROM unit_aggregates")[0].decode(Int.self, at: 0)
             guard total == n else { fail("the booths' aggregates count \(total) of \(n)") }
             try await db.pool.execute("TRUNCATE attempts, unit_aggregates, answer_tallies, daily_aggregates, inbox, opt_outs, turnout_marks")

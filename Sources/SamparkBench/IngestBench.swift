@@ -52,11 +52,7 @@ struct IngestBench {
         try await purge(Topology.ingestBatches, on: amqp)
         await amqp.close()
         let workers = try (1...2).map { _ in
-            let process = Process()
-            process.executableURL = benchBinaries.appendingPathComponent("ingest-worker")
-            process.environment = environment
-            try process.run()
-            return process
+            try startBinary("ingest-worker", environment: environment)
         }
         defer {
             for worker in workers where worker.isRunning { kill(worker.processIdentifier, SIGTERM) }

@@ -73,14 +73,8 @@ struct ListBench {
         let environment = workerEnvironment(amqpURL: amqpURL, database: db)
         let amqp = try await AMQPConnection.connect(try AMQPConfiguration(url: amqpURL))
         try await purge(Topology.listRequests, on: amqp)
-        let worker = Process()
-        worker.executableURL = benchBinaries.appendingPathComponent("list-builder")
-        worker.environment = environment
-        try worker.run()
-        defer {
-            if worker.isRunning { kill(worker.processIdentifier, SIGTERM) }
-            worker.waitUntilExit()
-        }
+        let worker = try startBinary("list-builder", environment: environment)
+        defer { stop(worker) }
         let replyQueue = "sampark.bench.lists.\(getpid())"
         try await amqp.declare(QueueDeclaration(name: replyQueue, durable: false, exclusive: true, autoDelete: true))
         let replies = try await amqp.consume(queue: replyQueue, prefetch: 10)

@@ -324,6 +324,36 @@ import SamparkTestSupport
         }
     }
 
+    /// An offer no outcome answered is reclaimed after its expiry and the longest call; not
+    /// while outcomes wait in the dispatcher's queue, and never one whose call the ledger holds.
+    @Test func unansweredOffersAreReclaimedButNotAnsweredOnesNorWhileOutcomesWait() async throws {
+        try await FreshDatabase.with("reclaim") { db in
+            try await db.pool.withConnection { try $0.executeScript(Self.setup) }
+            try await Self.agents(db, 2, at: Self.ist("2028-11-01T10:00:00"))
+            try await Self.list(db, id: 1, kind: .schemeFeedback, contacts: [5, 6])
+            _ = try await Self.dispatcher(db, at: Self.ist("2028-11-01T10:00:00")).round()
+            // The aggregator has recorded voter 6's call; the dispatcher has not had its copy yet.
+            try await db.pool.execute("""
+                INSERT INTO attempts (entry_id, centre_id, agent, result, started_at, ended_at, message_id, offer_id)
+                SELECT o.entry_id, 1, 'a', 'connected', now(), now(), 'm6', o.id FROM offers o JOIN list_entries e ON e.id = o.entry_id
+                WHERE e.contact_id = 6
+                """)
+            // 41 minutes on (10 to expire, 30 for the longest call), with an outcome waiting: nothing.
+            let later = Self.ist("2028-11-01T10:41:00")
+            let waiting = Dispatcher(settings: DispatchSettings(clock: .fixed(at: later)), pool: db.pool, relay: nil, offerQueues: nil,
+                                     logger: Logger(label: "test"), backlog: { 1 })
+            #expect(try await waiting.round().reclaimed == 0)
+            // The queue drained: voter 5's offer is reclaimed (and offered again), voter 6's kept.
+            let drained = Dispatcher(settings: DispatchSettings(clock: .fixed(at: later)), pool: db.pool, relay: nil, offerQueues: nil,
+                                     logger: Logger(label: "test"), backlog: { 0 })
+            let round = try await drained.round()
+            #expect(round.reclaimed == 1 && round.offered == 1)
+            #expect(try await db.strings("""
+                SELECT e.contact_id || ' ' || o.state FROM offers o JOIN list_entries e ON e.id = o.entry_id ORDER BY o.id
+                """) == ["5 expired", "6 live", "5 live"])
+        }
+    }
+
     // MARK: Pacing
 
     @Test func offersFollowAgentsTimesPacingWithinSeats() async throws {

@@ -54,6 +54,7 @@ let package = Package(
         .target(
             name: "SamparkServer",
             dependencies: [
+                "SamparkCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -90,7 +91,12 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
         .target(name: "FeedbackAggregator", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
-        .target(name: "Reporter", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
+        .target(
+            name: "Reporter",
+            dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres", "SamparkServer",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
 
         // What every worker executable runs: settings, logs, metrics, health, runner, relay.
         .target(
@@ -105,7 +111,7 @@ let package = Package(
         .executableTarget(name: "list-builder", dependencies: ["ListBuilder", "SamparkWorker", "SamparkRuntime"]),
         .executableTarget(name: "dialer-dispatcher", dependencies: ["DialerDispatcher", "SamparkWorker", "SamparkRuntime", "SamparkServer"]),
         .executableTarget(name: "feedback-aggregator", dependencies: ["FeedbackAggregator", "SamparkWorker", "SamparkRuntime"]),
-        .executableTarget(name: "reporter", dependencies: ["Reporter", "SamparkWorker", "SamparkRuntime"]),
+        .executableTarget(name: "reporter", dependencies: ["Reporter", "SamparkWorker", "SamparkRuntime", "SamparkServer"]),
 
         // `sampark`: migrate, topology, load files, request lists and reports, play a desk.
         .executableTarget(
@@ -133,7 +139,7 @@ let package = Package(
         .testTarget(name: "SamparkServerTests", dependencies: ["SamparkServer", "SamparkTestSupport"]),
         .testTarget(name: "SamparkSchemaTests", dependencies: ["SamparkSchema", "SamparkTestSupport"]),
         .testTarget(name: "WorkerHandlerTests",
-                    dependencies: ["DialerDispatcher", "FeedbackAggregator", "IngestWorker", "ListBuilder", "SamparkRuntime", "SamparkSchema", "SamparkAMQP", "SamparkTestSupport",
+                    dependencies: ["DialerDispatcher", "FeedbackAggregator", "IngestWorker", "ListBuilder", "Reporter", "SamparkRuntime", "SamparkSchema", "SamparkAMQP", "SamparkTestSupport",
                                    .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SamparkEndToEndTests", dependencies: ["SamparkPostgres", "SamparkAMQP", "SamparkCore", "SamparkRuntime", "SamparkTestSupport"]),
     ],

@@ -76,22 +76,7 @@ public struct DispatchSettings: Sendable {
         let tickSeconds = try seconds(Variable.tick, 1, 0.05...60)
         tick = .milliseconds(Int64(tickSeconds * 1000))
         claimBatch = 500
-        var start: Date?
-        if let raw = reader.value(Variable.clockStart) {
-            guard let date = CallClock.parseStart(raw) else {
-                throw SettingsError(variable: Variable.clockStart, value: raw,
-                                    allowed: "a moment as ISO 8601 with its offset, such as 2028-11-17T10:00:00+05:30")
-            }
-            start = date
-        }
-        var speed = 1.0
-        if let raw = reader.value(Variable.clockSpeed) {
-            guard let value = CallClock.parseSpeed(raw) else {
-                throw SettingsError(variable: Variable.clockSpeed, value: raw, allowed: "a number from 1 to 10000")
-            }
-            speed = value
-        }
-        clock = CallClock(start: start, speed: speed)
+        clock = try CallClock(reader: reader)
     }
 }
 

@@ -3,61 +3,85 @@ import SamparkCore
 import SamparkPostgres
 import SamparkRuntime
 
-/// Handles `report.request.v1`: reads the day's aggregates for the centres in scope, stores
-/// the report, and publishes `report.daily.v1` on `sampark.reports` with routing key
-/// `report.daily.<scope>` (`all` for the whole tree), where state IT teams bind their queues.
+/// Handles `report.request.v2` (docs/reports.md): a daily report of a unit's subtree or of the
+/// nation (or, with `all`, every district's, each state's and the nation's, as at the set
+/// time), or a constituency dossier. Each report is stored under its report id (a re-run
+/// replaces it) and published on `sampark.reports`; a request with `reply_to` also gets the
+/// report (one scope) as the reply.
 public struct ReportRequestHandler: MessageHandler {
-    public init() {}
+    let settings: ReportSettings
+
+    public init(settings: ReportSettings = ReportSettings()) { self.settings = settings }
 
     public func handle(_ request: ReportRequest, context: HandlerContext) throws {
         let connection = context.connection
-        guard request.day.count == 10, let _ = PostgresDate(request.day) else {
-            throw HandlerError.permanent("day is not a date as YYYY-MM-DD")
-        }
-        var scopePath: String?
-        if let scope = request.scope {
-            guard let path = try connection.query("SELECT path::text FROM org_units WHERE code = $1", [scope], prepared: true).first else {
-                throw HandlerError.permanent("scope: no unit has the code in this request")
+        let now = settings.clock.now()
+        let day = request.day ?? ReportSettings.istDayAndMinute(now).day
+        guard day.count == 10, PostgresDate(day) != nil else { throw HandlerError.permanent("day: is not a date as YYYY-MM-DD") }
+        do {
+            switch request.kind {
+            case .daily:
+                if request.all == true {
+                    let published = try ReportPublishing.publishAll(day: day, settings: settings, generatedAt: now, requestMessageID: context.messageID,
+                                                                    on: connection) { body, key in
+                        try context.publish(body, exchange: Topology.reportsExchange, routingKey: key, mandatory: false)
+                    }
+                    if let replyTo = context.replyTo {
+                        try context.publish(ReportsPublished(day: day, reports: published), exchange: "", routingKey: replyTo,
+                                            messageID: "\(context.messageID)/reply", mandatory: false)
+                    }
+                    return
+                }
+                let scope = try DailyReports.scope(code: request.scope, on: connection)
+                let report = try ReportPublishing.publishDaily(scope, day: day, generatedAt: now, requestMessageID: context.messageID,
+                                                               on: connection) { body, key in
+                    try context.publish(body, exchange: Topology.reportsExchange, routingKey: key, mandatory: false)
+                }
+                if let replyTo = context.replyTo {
+                    try context.publish(report, exchange: "", routingKey: replyTo, messageID: "\(context.messageID)/reply", mandatory: false)
+                }
+            case .dossier:
+                guard let constituency = request.constituency, !constituency.isEmpty else {
+                    throw HandlerError.permanent("constituency: a dossier names its constituency")
+                }
+                guard let party = request.party ?? settings.party else {
+                    throw HandlerError.permanent("party: name the party whose results a dossier weighs (or set SAMPARK_PARTY)")
+                }
+                let dossier = try Dossiers.build(constituency: constituency, election: request.election, party: party, day: day,
+                                                 districtLevel: settings.districtLevel, generatedAt: now, on: connection)
+                let body = try MessageCoding.encode(dossier)
+                try DailyReports.store(body, reportID: dossier.reportID, kind: "dossier", scope: constituency, day: day,
+                                       requestMessageID: context.messageID, on: connection)
+                try context.publish(dossier, exchange: Topology.reportsExchange, routingKey: Dossiers.routingKey(for: dossier), mandatory: false)
+                if let replyTo = context.replyTo {
+                    try context.publish(dossier, exchange: "", routingKey: replyTo, messageID: "\(context.messageID)/reply", mandatory: false)
+                }
             }
-            scopePath = try path.decode(String.self, at: 0)
+        } catch let error as ReportError {
+            throw HandlerError.permanent(error.description)
         }
-        // The centres in scope: those whose regions lie within it (all of them without a scope).
-        let inScope = """
-            ($2::text IS NULL OR EXISTS (
-                SELECT 1 FROM call_centre_regions ccr JOIN org_units r ON r.id = ccr.unit_id
-                WHERE ccr.centre_id = cc.id AND r.path <@ $2::ltree))
-            """
-        let rows = try connection.query("""
-            SELECT cc.code, a.campaign_kind, a.attempts, a.connected, a.no_answer, a.busy, a.wrong_number, a.opted_out, a.voted,
-                   a.switched_off, a.not_reachable, a.call_back, a.refused, a.language_barrier
-            FROM daily_aggregates a JOIN call_centres cc ON cc.id = a.centre_id
-            WHERE a.day = $1::date AND \(inScope)
-            ORDER BY cc.code, a.campaign_kind
-            """, [request.day, scopePath], prepared: true).map { row -> DailyReport.Row in
-            guard let kind = CampaignKind(rawValue: try row.decode(String.self, at: 1)) else {
-                throw HandlerError.permanent("an aggregate has an unknown campaign kind")
-            }
-            return DailyReport.Row(centre: try row.decode(String.self, at: 0), kind: kind, counts: DailyReport.Counts(
-                attempts: try row.decode(Int.self, at: 2), connected: try row.decode(Int.self, at: 3),
-                noAnswer: try row.decode(Int.self, at: 4), busy: try row.decode(Int.self, at: 5),
-                wrongNumber: try row.decode(Int.self, at: 6), optedOut: try row.decode(Int.self, at: 7),
-                voted: try row.decode(Int.self, at: 8), switchedOff: try row.decode(Int.self, at: 9),
-                notReachable: try row.decode(Int.self, at: 10), callBack: try row.decode(Int.self, at: 11),
-                refused: try row.decode(Int.self, at: 12), languageBarrier: try row.decode(Int.self, at: 13)))
+    }
+}
+
+/// Stores and publishes reports; the handler and the schedule publish alike.
+public enum ReportPublishing {
+    public typealias Publish = (DailyReport, String) throws -> Void
+
+    @discardableResult
+    public static func publishDaily(_ scope: DailyReports.Scope, day: String, generatedAt: Date, requestMessageID: String?,
+                                    on connection: PostgresConnection, publish: Publish) throws -> DailyReport {
+        let report = try DailyReports.build(scope, day: day, generatedAt: generatedAt, on: connection)
+        try DailyReports.store(try MessageCoding.encode(report), reportID: report.reportID, kind: "daily", scope: scope.scope.code,
+                               day: day, requestMessageID: requestMessageID, on: connection)
+        try publish(report, DailyReport.routingKey(for: scope.scope))
+        return report
+    }
+
+    /// Every district's report, each state's and the nation's; returns their ids.
+    public static func publishAll(day: String, settings: ReportSettings, generatedAt: Date, requestMessageID: String?,
+                                  on connection: PostgresConnection, publish: Publish) throws -> [String] {
+        try DailyReports.allScopes(districtLevel: settings.districtLevel, on: connection).map {
+            try publishDaily($0, day: day, generatedAt: generatedAt, requestMessageID: requestMessageID, on: connection, publish: publish).reportID
         }
-        let totals = rows.reduce(DailyReport.Counts()) { $0 + $1.counts }
-        let refusals = try connection.query("""
-            SELECT d.reason, sum(d.calls)::bigint FROM dispatch_refusals d JOIN call_centres cc ON cc.id = d.centre_id
-            WHERE d.day = $1::date AND \(inScope)
-            GROUP BY d.reason ORDER BY d.reason
-            """, [request.day, scopePath], prepared: true).map {
-            DailyReport.Refusal(reason: try $0.decode(String.self, at: 0), calls: try $0.decode(Int.self, at: 1))
-        }
-        let scope = request.scope ?? "all"
-        let report = DailyReport(day: request.day, scope: scope, generatedAt: Date(), rows: rows, totals: totals, refusals: refusals)
-        try connection.execute("""
-            INSERT INTO reports (kind, scope, day, body, request_message_id) VALUES ('daily', $1, $2::date, $3::jsonb, $4)
-            """, [scope, request.day, String(decoding: try MessageCoding.encode(report), as: UTF8.self), context.messageID], prepared: true)
-        try context.publish(report, exchange: Topology.reportsExchange, routingKey: "report.daily.\(scope)")
     }
 }

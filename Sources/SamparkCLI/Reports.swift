@@ -5,8 +5,8 @@ import SamparkCore
 import SamparkRuntime
 
 struct ReportCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "report", abstract: "Daily reports.",
-                                                    subcommands: [Request.self, Tail.self])
+    static let configuration = CommandConfiguration(commandName: "report", abstract: "Daily reports and constituency dossiers.",
+                                                    subcommands: [Request.self, Dossier.self, Tail.self])
 
     /// Today in India Standard Time, `YYYY-MM-DD` (reports are by IST day), on the same clock
     /// as the dispatcher and the desks (a rehearsal's `SAMPARK_CLOCK_START` moves it).
@@ -17,27 +17,94 @@ struct ReportCommand: AsyncParsableCommand {
         return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
     }
 
+    /// Publishes `request` with a reply queue of this command's own and hands each answer to
+    /// `body`; a refusal is an error naming the reporter's reason.
+    static func ask(_ request: ReportRequest, servers: ServerOptions, timeout: Double, what: String,
+                    _ body: @escaping (Delivery) throws -> Bool) async throws {
+        let amqp = try await servers.connect(name: "report request")
+        defer { Task { await amqp.close() } }
+        let messageID = UUID().uuidString.lowercased()
+        let (replyQueue, answers) = try await replyConsumer(on: amqp, named: "sampark.cli.report.\(messageID)")
+        try await amqp.publish(outgoing(request, exchange: Topology.reportsExchange, routingKey: "report.request",
+                                        messageID: messageID, correlationID: messageID, replyTo: replyQueue))
+        guard let answers else { return }
+        var refusal: String?
+        try await awaitAnswers(from: answers, seconds: timeout, what: what) { delivery in
+            try delivery.ack()
+            if delivery.properties.type == RequestRejected.messageType,
+               let rejected = try? MessageCoding.decode(RequestRejected.self, from: delivery.body) {
+                refusal = rejected.reason
+                return true
+            }
+            return try body(delivery)
+        }
+        try await answers.cancel()
+        if let refusal {
+            FileHandle.standardError.write(Data("error: the reporter refused the request for \(what): \(refusal)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
     struct Request: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Ask the reporter for a day's report.")
+        static let configuration = CommandConfiguration(
+            abstract: "Ask the reporter for a day's report, and print it.",
+            discussion: "The report is also published on sampark.reports (report.daily.<state>.<district>, report.daily.<state>.all, report.daily.national) for the consumers bound there.")
         @Option(help: "The day (IST), YYYY-MM-DD; default today.") var day: String?
-        @Option(help: "The org unit (code) to report on; default the whole tree.") var scope: String?
+        @Option(help: "The org unit (code) to report on (a district, a state); default the nation.") var scope: String?
+        @Flag(help: "Every district's report, each state's and the nation's, as at the set time.") var all = false
+        @Flag(help: "Print the report as CSV.") var csv = false
+        @Flag(help: "Print the report's JSON as published.") var json = false
+        @Flag(help: "Publish the request and do not wait for the report.") var noWait = false
+        @Option(help: "Give up after this many seconds.") var timeout = 120.0
         @OptionGroup var servers: ServerOptions
 
         func run() async throws {
-            let amqp = try await servers.connect(name: "report request")
-            defer { Task { await amqp.close() } }
-            let day = day ?? ReportCommand.todayIST
-            try await amqp.publish(outgoing(ReportRequest(day: day, scope: scope), exchange: Topology.reportsExchange,
-                                            routingKey: "report.request"))
-            say("requested the daily report for \(day)\(scope.map { " (\($0))" } ?? "")")
+            let request = ReportRequest(kind: .daily, day: day ?? ReportCommand.todayIST, scope: scope, all: all ? true : nil)
+            let what = "the daily report for \(request.day!)\(scope.map { " (\($0))" } ?? "")"
+            if noWait {
+                let amqp = try await servers.connect(name: "report request")
+                defer { Task { await amqp.close() } }
+                try await amqp.publish(outgoing(request, exchange: Topology.reportsExchange, routingKey: "report.request"))
+                say("requested \(what)")
+                return
+            }
+            try await ReportCommand.ask(request, servers: servers, timeout: timeout, what: what) { delivery in
+                if all, let set = try? MessageCoding.decode(ReportsPublished.self, from: delivery.body) {
+                    say("published \(set.reports.count) reports for \(set.day): \(set.reports.joined(separator: ", "))")
+                    return true
+                }
+                guard let report = try? MessageCoding.decode(DailyReport.self, from: delivery.body) else { return false }
+                say(json ? delivery.bodyString : csv ? ReportRendering.csv(report) : ReportRendering.text(report))
+                return true
+            }
+        }
+    }
+
+    struct Dossier: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The war room's dossier of an assembly constituency.")
+        @Option(help: "The constituency (its unit code).") var constituency: String
+        @Option(help: "The past election to weigh; default the latest with results there.") var election: String?
+        @Option(help: "The party whose results are weighed; default the reporter's SAMPARK_PARTY.") var party: String?
+        @Option(help: "Office-bearers and workers to print (all are in the JSON).") var people = 20
+        @Flag(help: "Print the dossier's JSON as published.") var json = false
+        @Option(help: "Give up after this many seconds.") var timeout = 120.0
+        @OptionGroup var servers: ServerOptions
+
+        func run() async throws {
+            let request = ReportRequest(kind: .dossier, day: ReportCommand.todayIST, constituency: constituency, election: election, party: party)
+            try await ReportCommand.ask(request, servers: servers, timeout: timeout, what: "the dossier of \(constituency)") { delivery in
+                guard let dossier = try? MessageCoding.decode(ConstituencyDossier.self, from: delivery.body) else { return false }
+                say(json ? delivery.bodyString : ReportRendering.text(dossier, people: people))
+                return true
+            }
         }
     }
 
     /// Binds a queue of its own to the report exchange (as a state IT team would) and prints
     /// the reports that arrive.
     struct Tail: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print daily reports as they are published.")
-        @Option(help: "Routing key pattern.") var pattern = "report.daily.#"
+        static let configuration = CommandConfiguration(abstract: "Print reports as they are published.")
+        @Option(help: "Routing key pattern (report.daily.MP.#: one state's).") var pattern = "report.daily.#"
         @Option(help: "Stop after this many reports (0: never).") var count = 0
         @Flag(help: "Print the report's JSON as published.") var json = false
         @OptionGroup var servers: ServerOptions
@@ -55,28 +122,15 @@ struct ReportCommand: AsyncParsableCommand {
                 if json {
                     say(delivery.bodyString)
                 } else if let report = try? MessageCoding.decode(DailyReport.self, from: delivery.body) {
-                    say(Self.render(report))
+                    say(ReportRendering.text(report) + "\n")
+                } else if let dossier = try? MessageCoding.decode(ConstituencyDossier.self, from: delivery.body) {
+                    say(ReportRendering.text(dossier) + "\n")
+                } else {
+                    say("\(delivery.properties.type ?? "a message") on \(delivery.routingKey)")
                 }
                 seen += 1
                 if count > 0 && seen >= count { break }
             }
-        }
-
-        static func render(_ report: DailyReport) -> String {
-            func row(_ name: String, _ c: DailyReport.Counts) -> String {
-                let other = c.callBack + c.refused + c.languageBarrier
-                return "\(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(c.attempts)\t\(c.connected)\t\(c.noAnswer)\t\(c.busy)\t"
-                    + "\(c.switchedOff + c.notReachable)\t\(c.wrongNumber)\t\(c.optedOut)\t\(other)\t\(c.voted)"
-            }
-            var lines = ["daily report \(report.day), \(report.scope)",
-                         "centre / campaign             calls\tconn\tno-ans\tbusy\tunreach\twrong\topt-out\tother\tvoted"]
-            for r in report.rows { lines.append(row("\(r.centre) / \(r.kind.rawValue)", r.counts)) }
-            lines.append(row("total", report.totals))
-            if !report.refusals.isEmpty {
-                lines.append("refused by the lawful-calling gates: "
-                             + report.refusals.map { "\($0.reason) \($0.calls)" }.joined(separator: ", "))
-            }
-            return lines.joined(separator: "\n")
         }
     }
 }

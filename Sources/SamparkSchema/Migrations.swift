@@ -12,6 +12,7 @@ public enum Migrations {
         Migration(version: 3, name: "lists", sql: PackageResources._003_lists_sql),
         Migration(version: 4, name: "dispatch", sql: PackageResources._004_dispatch_sql),
         Migration(version: 5, name: "feedback", sql: PackageResources._005_feedback_sql),
+        Migration(version: 6, name: "reports", sql: PackageResources._006_reports_sql),
     ]
 }
 

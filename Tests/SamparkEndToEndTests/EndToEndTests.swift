@@ -106,7 +106,7 @@ import SamparkTestSupport
 
         let (published, output) = try await cluster.requestDailyReport()
         guard let report = published, let totals = report["totals"] as? [String: Int],
-              let rows = report["rows"] as? [[String: Any]] else {
+              let calls = report["calls"] as? [[String: Any]], let centres = report["centres"] as? [[String: Any]] else {
             Issue.record("no report JSON in: \(output)")
             return
         }
@@ -115,8 +115,10 @@ import SamparkTestSupport
         #expect(totals["voted"] == voted, "those who said they voted")
         #expect(try await cluster.query("SELECT count(*)::int FROM turnout_marks WHERE source = 'call'", as: Int.self) == voted,
                 "each marked, so no turnout call follows")
-        #expect(Set(rows.compactMap { $0["centre"] as? String }) == ["DRG-01", "CDW-01"])
-        let rowSum = rows.compactMap { ($0["counts"] as? [String: Int])?["attempts"] }.reduce(0, +)
-        #expect(rowSum == expectedEntries, "rows add up to the total")
+        #expect(report["report_id"] as? String == "daily/\(report["day"] as? String ?? "")/national")
+        #expect(Set(centres.compactMap { $0["centre"] as? String }) == ["DRG-01", "CDW-01"], "each centre's work, by shift")
+        #expect(centres.compactMap { $0["attempts"] as? Int }.reduce(0, +) == expectedEntries, "the shifts add up to the total")
+        let campaignSum = calls.compactMap { ($0["counts"] as? [String: Int])?["attempts"] }.reduce(0, +)
+        #expect(campaignSum == expectedEntries, "the campaigns add up to the total")
     }
 }

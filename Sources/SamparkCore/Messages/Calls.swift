@@ -124,8 +124,41 @@ public struct CallOutcome: SamparkMessage, Equatable {
     public var schemeFeedback: SchemeFeedback?
     /// For polling-day calls: what the person said about voting.
     public var turnout: Turnout?
+    /// For beneficiary feedback: the scheme the feedback is about (default: the first of the
+    /// contact's schemes that the list asked about).
+    public var scheme: String?
+    /// For calls to party workers: whether their role and unit on record are right, and what
+    /// they say instead (recorded against the person for the district to confirm).
+    public var verification: Verification?
     public var startedAt: Date
     public var endedAt: Date
+
+    public struct Verification: Codable, Sendable, Equatable {
+        public var roleConfirmed: Bool?
+        public var unitConfirmed: Bool?
+        public var corrections: Corrections?
+
+        public init(roleConfirmed: Bool? = nil, unitConfirmed: Bool? = nil, corrections: Corrections? = nil) {
+            self.roleConfirmed = roleConfirmed
+            self.unitConfirmed = unitConfirmed
+            self.corrections = corrections
+        }
+    }
+
+    /// What a worker says their record should be; `unit` is a unit's code.
+    public struct Corrections: Codable, Sendable, Equatable {
+        public var role: String?
+        public var unit: String?
+        public var name: String?
+        public var responsibilities: String?
+
+        public init(role: String? = nil, unit: String? = nil, name: String? = nil, responsibilities: String? = nil) {
+            self.role = role
+            self.unit = unit
+            self.name = name
+            self.responsibilities = responsibilities
+        }
+    }
 
     public enum SchemeFeedback: String, Codable, Sendable, CaseIterable {
         case received, notReceived = "not_received", partly
@@ -137,7 +170,8 @@ public struct CallOutcome: SamparkMessage, Equatable {
 
     public init(attemptID: Int64, entryID: Int64, centre: String, agent: String, disposition: Disposition, callbackAt: Date? = nil,
                 talkSeconds: Int? = nil, answers: [String: String]? = nil, notes: String? = nil, issueTags: [String]? = nil,
-                schemeFeedback: SchemeFeedback? = nil, turnout: Turnout? = nil, startedAt: Date, endedAt: Date) {
+                schemeFeedback: SchemeFeedback? = nil, turnout: Turnout? = nil, scheme: String? = nil,
+                verification: Verification? = nil, startedAt: Date, endedAt: Date) {
         self.attemptID = attemptID
         self.entryID = entryID
         self.centre = centre
@@ -150,6 +184,8 @@ public struct CallOutcome: SamparkMessage, Equatable {
         self.issueTags = issueTags
         self.schemeFeedback = schemeFeedback
         self.turnout = turnout
+        self.scheme = scheme
+        self.verification = verification
         self.startedAt = startedAt
         self.endedAt = endedAt
     }

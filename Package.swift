@@ -126,7 +126,7 @@ let package = Package(
         // System benchmark: the Swift clients beside raw rabbitmq-c and psql \copy.
         .executableTarget(
             name: "SamparkBench",
-            dependencies: ["SamparkAMQP", "SamparkCore", "SamparkPostgres", "SamparkRuntime", "SamparkSchema", "DialerDispatcher",
+            dependencies: ["SamparkAMQP", "SamparkCore", "SamparkPostgres", "SamparkRuntime", "SamparkSchema", "DialerDispatcher", "Reporter",
                            .product(name: "Logging", package: "swift-log")]
         ),
 

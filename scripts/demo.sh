@@ -113,12 +113,20 @@ printf '%s' '{"kind": "weak_booth", "campaign": {"code": "DEMO-NOWHERE", "name":
 say "the agents of both centres log in and work the calls (sampark desk-sim; the dispatcher offers as they free up, lawfully)"
 "$SAMPARK" desk-sim --centre DRG-01,RJN-01 --agents 4 --idle 8
 
-say "the daily report, published on sampark.reports and read by a queue bound like a state IT team's"
-"$SAMPARK" report tail --count 1 &
+say "every district's, the state's and the nation's daily report, published on sampark.reports; a queue bound like Chhattisgarh IT's (report.daily.CG.#) reads them"
+"$SAMPARK" report tail --pattern 'report.daily.CG.#' --count 3 >"$DEMO_DIR/state-it.txt" &
 tail_pid=$!
 sleep 1
-"$SAMPARK" report request
+"$SAMPARK" report request --all
 wait "$tail_pid"
+cat "$DEMO_DIR/state-it.txt"
+
+say "the nation's report as CSV (one row per figure)"
+"$SAMPARK" report request --csv >"$DEMO_DIR/national.csv"
+head -20 "$DEMO_DIR/national.csv"
+
+say "the war room's one-click dossier of AC-62"
+"$SAMPARK" report dossier --constituency AC-62 --party BJP --people 8
 
 say "what the database says (the report must add up to this)"
 psql "$SAMPARK_POSTGRES_URL" -X -q -c "

@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# `make demo`: Sampark's main job end to end, on a fresh Debian 12 machine.
+# `make demo`: Sampark's main job end to end, on a fresh Debian 12 machine, at the size of a
+# state: a network shaped like Madhya Pradesh (10 divisions, 55 districts, 230 ACs, about
+# 65,000 booths, committees and workers at every level, 1,000,000 voters and beneficiaries,
+# past results, a three-phase poll calendar with phase 1 today, 30 call centres).
 #
 #   install what is missing → private RabbitMQ and PostgreSQL → build → migrate → topology →
-#   the five workers as processes → load every sample file and the campaign material →
-#   build call lists → desks work the calls the dispatcher paces → outcomes are aggregated →
-#   the daily report is published and read back off the report exchange → everything stops.
+#   `sampark generate` writes the state's files → the workers load them → the central team
+#   publishes material → a list of every campaign kind → 30 centres × 36 agents (desk-sim)
+#   work a calling day (09:00-21:00 IST) on a clock 240 times faster, the dispatcher pacing
+#   them lawfully → outcomes aggregated → at 21:00 IST the reporter publishes every district's,
+#   the state's and the nation's report by itself; a queue bound as the state's IT team's reads
+#   them → the state's report, a district's, and a constituency dossier printed as tables.
 #
-# Worker logs (JSON lines) are kept in .run/demo/ for reading afterwards.
+# DEMO_VOTERS=200000 make demo   runs a smaller state (the default is 1,000,000).
+# Worker logs (JSON lines) and the generated files are kept in .run/demo/.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DEMO_DIR="$REPO_ROOT/.run/demo"
-WORKERS=(ingest-worker list-builder dialer-dispatcher feedback-aggregator reporter)
+VOTERS="${DEMO_VOTERS:-1000000}"
+SPEED="${DEMO_SPEED:-240}"
 declare -A PIDS=()
+DEMO_STARTED=$SECONDS
 
 stop_workers() {
     local status=$?
@@ -55,11 +64,7 @@ psql "$SAMPARK_TEST_POSTGRES_URL" -X -q -c "DROP DATABASE IF EXISTS sampark_demo
 export SAMPARK_AMQP_URL="${SAMPARK_TEST_AMQP_URL%/*}/sampark-demo"
 export SAMPARK_POSTGRES_URL="${SAMPARK_TEST_POSTGRES_URL%/*}/sampark_demo"
 export SAMPARK_OFFER_QUEUE_REFRESH=2
-# A rehearsal of today from 10:00 IST on a clock running 30 times faster (every process reads
-# it: the dispatcher's calling-hours and silence rules, the desks, the report's day), so the
-# demo calls within the lawful hours whenever it is run, and a call takes seconds.
-SAMPARK_CLOCK_START="$(date -u -d '+5 hours 30 minutes' +%F)T10:00:00+05:30"
-export SAMPARK_CLOCK_START SAMPARK_CLOCK_SPEED=30
+TODAY="$(TZ=Asia/Kolkata date +%F)"
 
 say "sampark migrate"
 "$SAMPARK" migrate
@@ -67,79 +72,93 @@ say "sampark migrate"
 say "sampark topology"
 "$SAMPARK" topology
 
-say "starting the workers (logs in .run/demo/)"
 mkdir -p "$DEMO_DIR"
-port=58081
-for worker in "${WORKERS[@]}"; do
-    SAMPARK_HTTP_PORT=$port "$BIN/$worker" >"$DEMO_DIR/$worker.log" 2>&1 &
+start_worker() {   # name port [VAR=value ...]
+    local worker=$1 port=$2
+    shift 2
+    env SAMPARK_HTTP_PORT="$port" "$@" "$BIN/$worker" >"$DEMO_DIR/$worker.log" 2>&1 &
     PIDS[$worker]=$!
     echo "  $worker (pid ${PIDS[$worker]}, health on http://127.0.0.1:$port/health/ready)"
-    port=$((port + 1))
-done
-for attempt in $(seq 1 60); do
-    ready=0
-    for p in 58081 58082 58083 58084 58085; do
-        curl -fsS "http://127.0.0.1:$p/health/ready" >/dev/null 2>&1 && ready=$((ready + 1))
+    for _ in $(seq 1 120); do
+        curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && return 0
+        sleep 0.5
     done
-    [ "$ready" = 5 ] && break
-    sleep 0.5
-done
-echo "  $ready of 5 workers ready"
+    echo "  $worker did not become ready; its log:"; tail -20 "$DEMO_DIR/$worker.log"; return 1
+}
 
-say "loading the sample files (each row inserted, updated, unchanged or rejected with its line, field and reason)"
-for source in org_units people call_centres booth_results poll_calendar opt_outs contacts turnout_marks; do
-    "$SAMPARK" load "$source" "samples/$source.csv"
-done
+say "generating the state (sampark generate: $VOTERS voters and beneficiaries; phase 1 polls today, $TODAY)"
+"$SAMPARK" generate --out "$DEMO_DIR/state" --voters "$VOTERS" --poll-date "$TODAY"
 
-say "loading contacts again: nothing changes (every accepted row unchanged)"
-"$SAMPARK" load contacts samples/contacts.csv
+say "starting the ingest-worker, list-builder and feedback-aggregator (logs in .run/demo/)"
+start_worker ingest-worker 58081
+start_worker list-builder 58082
+start_worker feedback-aggregator 58084
+
+say "loading the state (each row inserted, updated, unchanged or rejected with its line, field and reason)"
+for source in org_units people call_centres booth_results poll_calendar opt_outs contacts; do
+    "$SAMPARK" load "$source" "$DEMO_DIR/state/$source.csv"
+done
 
 say "the central team publishes campaign material (stored once per id and version)"
-"$SAMPARK" material publish samples/material.json
+"$SAMPARK" material publish "$DEMO_DIR/state/material.json"
 
-say "building a beneficiary-feedback list for the state (samples/lists/scheme_feedback.json: one call per phone, every rule counted)"
-"$SAMPARK" list build samples/lists/scheme_feedback.json --wait
-
-say "the same request again: the same list comes back, no second one is built"
-"$SAMPARK" list build samples/lists/scheme_feedback.json --wait
-
-say "two people of every booth committee (samples/lists/committee_reach.json)"
-"$SAMPARK" list build samples/lists/committee_reach.json --wait
+say "a list of every campaign kind (relay, scheme feedback, committees, weak booths, today's turnout, candidates)"
+for kind in relay scheme_feedback committee_reach weak_booth gotv candidates; do
+    "$SAMPARK" list build "$DEMO_DIR/state/lists/$kind.json" --wait
+done
 
 say "a request naming a unit nobody loaded is refused at once, naming the field"
 printf '%s' '{"kind": "weak_booth", "campaign": {"code": "DEMO-NOWHERE", "name": "Nowhere"}, "audience": {"scope": "AC-999", "election": "AE2023", "party": "BJP"}}' >"$DEMO_DIR/nowhere.json"
 "$SAMPARK" list build "$DEMO_DIR/nowhere.json" --wait && { echo "a bad request was not refused"; exit 1; }
 
-say "the agents of both centres log in and work the calls (sampark desk-sim; the dispatcher offers as they free up, lawfully)"
-"$SAMPARK" desk-sim --centre DRG-01,RJN-01 --agents 4 --idle 8
+# The calling day: today from 09:00 IST, $SPEED times faster, one clock for every process that
+# judges time (SAMPARK_CLOCK_ORIGIN: the real instant the clock reads 09:00): the dispatcher's
+# calling hours and silence periods, the desks, the reporter's set time (21:00).
+SAMPARK_CLOCK_START="${TODAY}T09:00:00+05:30"
+SAMPARK_CLOCK_ORIGIN="$(date +%s)"
+export SAMPARK_CLOCK_START SAMPARK_CLOCK_ORIGIN SAMPARK_CLOCK_SPEED="$SPEED"
+export SAMPARK_REPORT_AT=21:00 SAMPARK_PARTY=BJP
+say "the calling day begins: 09:00 IST on a clock $SPEED times faster; the dispatcher and the reporter start"
+start_worker dialer-dispatcher 58083
+start_worker reporter 58085
 
-say "every district's, the state's and the nation's daily report, published on sampark.reports; a queue bound like Chhattisgarh IT's (report.daily.CG.#) reads them"
-"$SAMPARK" report tail --pattern 'report.daily.CG.#' --count 3 >"$DEMO_DIR/state-it.txt" &
+CENTRES="$(tail -n +2 "$DEMO_DIR/state/call_centres.csv" | cut -d, -f1 | paste -sd, -)"
+"$SAMPARK" report tail --pattern 'report.daily.MP.#' --count 56 --json >"$DEMO_DIR/state-it-reports.jsonl" &
 tail_pid=$!
-sleep 1
-"$SAMPARK" report request --all
-wait "$tail_pid"
-cat "$DEMO_DIR/state-it.txt"
 
-say "the nation's report as CSV (one row per figure)"
+say "30 centres x 36 agents in two shifts work the day (sampark desk-sim), until 21:00 IST"
+"$SAMPARK" desk-sim --centre "$CENTRES" --agents 36 --shifts "09:00-15:00;15:00-21:00" --duration 43200 --idle 0 --quiet
+
+say "21:00 IST: the reporter publishes every district's, the state's and the nation's daily report by itself"
+for _ in $(seq 1 120); do kill -0 "$tail_pid" 2>/dev/null || break; sleep 0.5; done
+if kill -0 "$tail_pid" 2>/dev/null; then
+    kill "$tail_pid" 2>/dev/null || true
+    echo "  the state IT queue had $(wc -l <"$DEMO_DIR/state-it-reports.jsonl") of 56 reports after a minute"
+    exit 1
+fi
+echo "  a queue bound as Madhya Pradesh IT's (report.daily.MP.#) received $(wc -l <"$DEMO_DIR/state-it-reports.jsonl") reports: 55 districts and the state"
+
+say "the state's daily report"
+"$SAMPARK" report request --scope MP
+
+say "one district's (Indore, D18)"
+"$SAMPARK" report request --scope D18
+
+say "the nation's report as CSV (first rows; one row per figure)"
 "$SAMPARK" report request --csv >"$DEMO_DIR/national.csv"
-head -20 "$DEMO_DIR/national.csv"
+head -12 "$DEMO_DIR/national.csv"
 
-say "the war room's one-click dossier of AC-62"
-"$SAMPARK" report dossier --constituency AC-62 --party BJP --people 8
+say "the war room's one-click dossier of AC-100"
+"$SAMPARK" report dossier --constituency AC-100 --people 10 | awk 'NR <= 60'
 
-say "what the database says (the report must add up to this)"
+say "what the database says (the reports must add up to this)"
 psql "$SAMPARK_POSTGRES_URL" -X -q -c "
-    SELECT c.code AS centre, count(*) AS calls,
+    SELECT k.code AS campaign, count(*) AS calls,
            count(*) FILTER (WHERE a.result = 'connected') AS connected,
            count(*) FILTER (WHERE a.result = 'no_answer') AS no_answer,
-           count(*) FILTER (WHERE a.result = 'busy') AS busy,
-           count(*) FILTER (WHERE a.result IN ('switched_off', 'not_reachable')) AS unreachable,
-           count(*) FILTER (WHERE a.result = 'wrong_number') AS wrong_number,
-           count(*) FILTER (WHERE a.result NOT IN ('connected', 'no_answer', 'busy', 'switched_off', 'not_reachable', 'wrong_number')) AS other
-    FROM attempts a JOIN call_centres c ON c.id = a.centre_id GROUP BY c.code ORDER BY c.code" \
-    -c "SELECT state, coalesce(last_result, '') AS last_result, count(*) AS entries FROM list_entries GROUP BY 1, 2 ORDER BY 1, 2" \
+           count(*) FILTER (WHERE a.result NOT IN ('connected', 'no_answer')) AS other
+    FROM attempts a JOIN campaigns k ON k.id = a.campaign_id GROUP BY k.code ORDER BY k.code" \
     -c "SELECT reason AS refused_by, sum(calls) AS calls FROM dispatch_refusals GROUP BY 1 ORDER BY 1"
 
 echo
-echo "make demo: OK (worker logs in .run/demo/)"
+echo "make demo: OK in $((SECONDS - DEMO_STARTED)) s (worker logs and the generated state in .run/demo/)"

@@ -76,15 +76,26 @@ struct CentreFill {
                                                         centreHours: centreHours.from == centreHours.to ? nil : centreHours,
                                                         centreShifts: shifts)
             let expires = now.addingTimeInterval(min(settings.offerLifetime, windowLeft.map(Double.init) ?? .infinity))
-            while room + epsilon >= weight {
-                let wanted = min(settings.claimBatch, Int(((room + epsilon) / weight).rounded(.down)))
-                let claim = try claim(list, centreID: centreID, centreCode: code, limit: wanted, weight: weight, now: now,
-                                      expires: expires, on: connection)
+            // The first claim takes as many as there is room for (the outcome path: one agent
+            // free, one entry judged). Once a claim has refused some, the entries ahead are
+            // likely refused too (a poll just closed, a constituency's silence began): judge a
+            // whole batch at a time and offer at most the room, so that tens of thousands of
+            // refusals take tens of statements, not thousands. A fill judges a bounded number
+            // of entries per list, so it never holds the centre's lock for long; the round goes
+            // on with the rest.
+            var judging = false, claims = 0
+            while room + epsilon >= weight && claims < Self.claimsPerList {
+                let fits = Int(((room + epsilon) / weight).rounded(.down))
+                let wanted = judging ? settings.claimBatch : min(settings.claimBatch, fits)
+                let claim = try claim(list, centreID: centreID, centreCode: code, limit: wanted, offerAtMost: fits, weight: weight,
+                                      now: now, expires: expires, on: connection)
+                claims += 1
                 result.offered += claim.offered
                 for (reason, count) in claim.refused { result.refused[reason, default: 0] += count }
                 room -= Double(claim.offered) * weight
                 // Fewer candidates than asked for: the list has nothing more due here.
                 if claim.candidates < wanted { break }
+                if !claim.refused.isEmpty { judging = true }
             }
             if room <= epsilon { break }
         }
@@ -119,14 +130,18 @@ struct CentreFill {
         var refused: [String: Int] = [:]
     }
 
-    /// One statement: claim up to `limit` due entries, judge each, refuse or offer it.
-    private func claim(_ list: DueList, centreID: Int64, centreCode: String, limit: Int, weight: Double, now: Date, expires: Date,
-                       on connection: PostgresConnection) throws -> Claim {
+    /// The most claim statements one fill runs per list (at most this many batches judged).
+    static let claimsPerList = 20
+
+    /// One statement: claim up to `limit` due entries, judge each, refuse it or offer it (at
+    /// most `offerAtMost` of those lawful, in priority order; the others stay pending).
+    private func claim(_ list: DueList, centreID: Int64, centreCode: String, limit: Int, offerAtMost: Int, weight: Double, now: Date,
+                       expires: Date, on connection: PostgresConnection) throws -> Claim {
         let binds: [any PostgresEncodable] = [
             centreID, list.listID, limit, now, list.maxAttempts, list.kind == .getOutTheVote,
             list.kind.callsVoters && list.kind != .getOutTheVote, list.pollDate, weight, expires, settings.longestCall,
             Topology.offerQueue(centre: centreCode, dialing: list.dialing), appID, centreCode, list.campaignCode, list.kind.rawValue,
-            list.dialing, list.campaignID, list.material, settings.silenceHours,
+            list.dialing, list.campaignID, list.material, settings.silenceHours, offerAtMost,
         ]
         let row = try connection.query(Self.claimSQL, binds, prepared: true)[0]
         var claim = Claim(candidates: try row.decode(Int.self, at: 0), offered: try row.decode(Int.self, at: 1))
@@ -140,7 +155,7 @@ struct CentreFill {
     /// $9 the offer's weight, $10 expires (within the calling window), $11 the longest call in
     /// seconds (an unanswered offer is reclaimed that long after it expires), $12 routing key, $13 app id,
     /// $14 centre code, $15 campaign code, $16 kind, $17 dialing, $18 campaign, $19 the
-    /// campaign's material, $20 the silence period in hours.
+    /// campaign's material, $20 the silence period in hours, $21 the most to offer.
     ///
     /// Gates whose reason is final (opted out, voted, out of attempts, poll over) end the
     /// entry; gates that open later (silence period, before the poll day) make it wait until
@@ -150,7 +165,7 @@ struct CentreFill {
     static let claimSQL = """
         /* sampark dispatch: claim */
         WITH candidate AS (
-            SELECT e.id, e.phone, e.contact_id, e.person_id, e.attempts, e.material_code, e.material_version
+            SELECT e.id, e.priority, e.phone, e.contact_id, e.person_id, e.attempts, e.material_code, e.material_version
             FROM list_entries e
             WHERE e.centre_id = $1 AND e.list_id = $2 AND e.state = 'pending'
             ORDER BY e.priority, e.id
@@ -220,7 +235,10 @@ struct CentreFill {
         ),
         offered AS (
             INSERT INTO offers (entry_id, centre_id, weight, offered_at, expires_at, reclaim_at)
-            SELECT id, $1, $9, $4, expires, expires + make_interval(secs => $11::float8) FROM judged WHERE reason IS NULL
+            SELECT id, $1, $9, $4, expires, expires + make_interval(secs => $11::float8)
+            FROM (SELECT j.*, row_number() OVER (ORDER BY j.priority, j.id) AS n FROM judged j WHERE j.reason IS NULL) lawful
+            WHERE n <= $21
+            ORDER BY priority, id
             RETURNING id, entry_id
         ),
         marked AS (

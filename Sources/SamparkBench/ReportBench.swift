@@ -48,7 +48,8 @@ struct ReportBench {
                 INSERT INTO list_entries (id, list_id, contact_id, phone, centre_id, state)
                     SELECT c.id, 1, c.id, c.phone, 1 + (c.booth_id - 1000) / 1200, 'completed' FROM contacts c;
                 """)
-            // The ledger: call i is entry 1 + i % 60000's, on one of ten days, in one of three campaigns.
+            // The ledger: call i is entry 1 + i % 60000's (a booth's), on one of ten days, in one of
+            // three campaigns, spread so that every day touches every booth in every campaign.
             let dispositions = ["connected", "connected", "connected", "connected", "no_answer", "no_answer", "busy", "switched_off",
                                 "call_back", "wrong_number", "refused", "opted_out"]
             let chunk = 1_000_000
@@ -60,13 +61,13 @@ struct ReportBench {
                                           talk_seconds, scheme_feedback, turnout, scheme, issue_tags)
                     SELECT e, 1 + (e - 1) % 60000 / 1200, 'agent', (ARRAY['\(dispositions.joined(separator: "','"))'])[1 + i % 12],
                            d + time '10:00' + make_interval(secs => i % 36000), d + time '10:01' + make_interval(secs => i % 36000),
-                           'm' || i, 1 + i % 3, 1000 + e % 60000, d, 60,
+                           'm' || i, 1 + i / 70 % 3, 1000 + e % 60000, d, 60,
                            CASE WHEN i % 3 = 0 THEN (ARRAY['received', 'not_received', 'partly'])[1 + i % 9 / 3] END,
                            CASE WHEN i % 3 = 2 THEN (ARRAY['voted', 'not_yet', 'will_vote'])[1 + i % 7 % 3] END,
                            CASE WHEN i % 3 = 0 THEN 'ujjwala' END,
                            CASE WHEN i % 5 = 0 THEN ARRAY[(ARRAY['water', 'roads', 'jobs'])[1 + i % 15 / 5]] END
                     FROM generate_series($1::bigint, $2::bigint) i,
-                         LATERAL (SELECT 1 + i % 60000 AS e, date '\(day)' - (i % 10)::int AS d) x
+                         LATERAL (SELECT 1 + i % 60000 AS e, date '\(day)' - (i / 7 % 10)::int AS d) x
                     """, [done + 1, upTo])
                 done = upTo
                 print("  ledger: \(done) calls (\(Int(seconds(since: started))) s)")

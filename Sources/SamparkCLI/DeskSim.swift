@@ -226,7 +226,12 @@ extension CallClock {
             guard let value = parseSpeed(raw) else { throw ValidationError("\(speedVariable)=\(raw) is not a number from 1 to 10000") }
             rate = value
         }
-        return CallClock(start: start, speed: rate)
+        var origin = Date()
+        if let raw = environment[originVariable], !raw.isEmpty {
+            guard let date = parseOrigin(raw) else { throw ValidationError("\(originVariable)=\(raw) is not an instant (ISO 8601 or seconds since 1970)") }
+            origin = date
+        }
+        return CallClock(start: start, speed: rate, origin: origin)
     }
 }
 

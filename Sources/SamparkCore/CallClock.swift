@@ -3,7 +3,8 @@ import Foundation
 /// The time the lawful-calling rules are judged at: the wall clock in production. A rehearsal
 /// or a test may start it at another moment (a polling day, 20:59:59 IST) and run it faster
 /// (`SAMPARK_CLOCK_START`, `SAMPARK_CLOCK_SPEED`); it then runs from that moment at that
-/// speed from the time the process started.
+/// speed from the time the process started, or from `SAMPARK_CLOCK_ORIGIN` (a real instant),
+/// so that processes started at different times share one faster clock.
 public struct CallClock: Sendable {
     public let start: Date?
     public let speed: Double
@@ -35,6 +36,15 @@ public struct CallClock: Sendable {
     /// `SAMPARK_CLOCK_SPEED` (1 to 10000). Returns nil for a bad value, naming nothing: each
     /// caller words its own error.
     public static let startVariable = "SAMPARK_CLOCK_START", speedVariable = "SAMPARK_CLOCK_SPEED"
+    /// The real instant at which the clock reads `SAMPARK_CLOCK_START` (ISO 8601, or seconds
+    /// since 1970); default: the process's start.
+    public static let originVariable = "SAMPARK_CLOCK_ORIGIN"
+
+    public static func parseOrigin(_ text: String) -> Date? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if let seconds = Double(trimmed) { return Date(timeIntervalSince1970: seconds) }
+        return parseStart(trimmed)
+    }
 
     public static func parseStart(_ text: String) -> Date? {
         ISO8601DateFormatter().date(from: text.trimmingCharacters(in: .whitespaces))

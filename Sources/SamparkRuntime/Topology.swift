@@ -50,6 +50,16 @@ public enum Topology {
         dialing == "gateway" ? "call.offer.\(centre).gateway" : offerQueue(centre: centre)
     }
 
+    /// What the dialer-dispatcher declares for each centre (`OfferQueues`): the desks' and the
+    /// gateway's offer queues, plain quorum queues bound to `sampark.calls` by their own names.
+    public static func offerQueueSteps(centre: String) -> [Step] {
+        ["preview", "gateway"].flatMap { dialing -> [Step] in
+            let queue = offerQueue(centre: centre, dialing: dialing)
+            return [.queue(QueueDeclaration.quorum(queue)),
+                    .binding(QueueBinding(queue: queue, exchange: callsExchange, routingKey: queue))]
+        }
+    }
+
     public static let exchanges: [ExchangeDeclaration] = [
         ExchangeDeclaration(name: ingestExchange, kind: .topic),
         ExchangeDeclaration(name: listsExchange, kind: .topic),
@@ -82,14 +92,36 @@ public enum Topology {
         public var deadQueue: String { "\(name).dead" }
     }
 
+    /// One step of declaring the topology, as a value: `declare` applies these in order, and
+    /// `sampark topology --describe` prints them, so what ops and the static checks read
+    /// (deploy/rabbitmq/definitions.json, schemas/asyncapi.yaml) is what the workers declare.
+    public enum Step: Sendable, Equatable {
+        case exchange(ExchangeDeclaration)
+        case queue(QueueDeclaration)
+        case binding(QueueBinding)
+    }
+
+    /// The steps of `declare(queues, retry:)`: the exchanges, the queue of unroutable outbox
+    /// messages, then each work queue with its dead-letter and delay queues and bindings.
+    public static func plan(_ queues: [WorkQueue], retry: RetryPolicy = .default) -> [Step] {
+        var steps = exchanges.map(Step.exchange)
+        steps.append(.queue(QueueDeclaration.quorum(unroutableRoutingKey)))
+        steps.append(.binding(QueueBinding(queue: unroutableRoutingKey, exchange: deadLetterExchange, routingKey: unroutableRoutingKey)))
+        for queue in queues { steps += plan(queue, retry: retry) }
+        return steps
+    }
+
     /// Declares the exchanges, the queue of unroutable outbox messages, then each work queue
     /// with its dead-letter and delay queues and bindings. Idempotent: every worker runs it for
     /// its own queue at start, and `sampark topology` for all of them.
     public static func declare(_ queues: [WorkQueue], retry: RetryPolicy = .default, on amqp: AMQPConnection) async throws {
-        try await declareExchanges(on: amqp)
-        try await amqp.declare(QueueDeclaration.quorum(unroutableRoutingKey))
-        try await amqp.bind(QueueBinding(queue: unroutableRoutingKey, exchange: deadLetterExchange, routingKey: unroutableRoutingKey))
-        for queue in queues { try await declare(queue, retry: retry, on: amqp) }
+        for step in plan(queues, retry: retry) {
+            switch step {
+            case .exchange(let exchange): try await amqp.declare(exchange)
+            case .queue(let queue): try await amqp.declare(queue)
+            case .binding(let binding): try await amqp.bind(binding)
+            }
+        }
     }
 
     /// The exchanges alone: what a publisher needs (the CLI declares them before it publishes).
@@ -97,22 +129,23 @@ public enum Topology {
         for exchange in exchanges { try await amqp.declare(exchange) }
     }
 
-    private static func declare(_ queue: WorkQueue, retry: RetryPolicy, on amqp: AMQPConnection) async throws {
-        try await amqp.declare(QueueDeclaration.quorum(queue.name, deadLetterExchange: deadLetterExchange,
-                                                       deadLetterRoutingKey: queue.name, deliveryLimit: deliveryLimit))
-        try await amqp.declare(QueueDeclaration.quorum(queue.deadQueue))
-        try await amqp.bind(QueueBinding(queue: queue.deadQueue, exchange: deadLetterExchange, routingKey: queue.name))
+    private static func plan(_ queue: WorkQueue, retry: RetryPolicy) -> [Step] {
+        var steps: [Step] = [
+            .queue(QueueDeclaration.quorum(queue.name, deadLetterExchange: deadLetterExchange,
+                                           deadLetterRoutingKey: queue.name, deliveryLimit: deliveryLimit)),
+            .queue(QueueDeclaration.quorum(queue.deadQueue)),
+            .binding(QueueBinding(queue: queue.deadQueue, exchange: deadLetterExchange, routingKey: queue.name)),
+        ]
         for retryNumber in 1...retry.delays.count {
-            try await amqp.declare(QueueDeclaration.quorum(
+            steps.append(.queue(QueueDeclaration.quorum(
                 RetryPolicy.delayQueue(for: queue.name, retry: retryNumber),
                 deadLetterExchange: "", deadLetterRoutingKey: queue.name,
                 messageTTL: Int(retry.milliseconds(beforeRetry: retryNumber)),
-                extra: ["x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"]))
+                extra: ["x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"])))
         }
         for binding in queue.bindings {
-            try await amqp.bind(QueueBinding(queue: queue.name, exchange: binding.exchange, routingKey: binding.routingKey))
+            steps.append(.binding(QueueBinding(queue: queue.name, exchange: binding.exchange, routingKey: binding.routingKey)))
         }
+        return steps
     }
-
-
 }

@@ -20,6 +20,13 @@ extension CallClock {
             }
             speed = value
         }
-        self.init(start: start, speed: speed)
+        var origin = Date()
+        if let raw = reader.value(CallClock.originVariable) {
+            guard let date = CallClock.parseOrigin(raw) else {
+                throw SettingsError(variable: CallClock.originVariable, value: raw, allowed: "an instant as ISO 8601 or seconds since 1970")
+            }
+            origin = date
+        }
+        self.init(start: start, speed: speed, origin: origin)
     }
 }

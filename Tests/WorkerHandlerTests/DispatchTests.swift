@@ -238,6 +238,34 @@ import SamparkTestSupport
         }
     }
 
+    /// After the poll closes, a turnout list of 20,000 voters is over: one fill judges whole
+    /// batches once it meets refusals (not one entry per statement), at most twenty batches per
+    /// list, and the centre's next campaign gets its agent in the same fill.
+    @Test func aClosedPollsEntriesAreRefusedInBatchesAndTheNextCampaignStillGetsItsAgent() async throws {
+        try await FreshDatabase.with("gotv") { db in
+            try await db.pool.withConnection { try $0.executeScript(Self.setup) }
+            try await db.pool.execute("""
+                INSERT INTO contacts (id, phone, name, booth_id, state_id, language)
+                SELECT i, '+9197' || lpad(i::text, 8, '0'), 'Voter ' || i, 4, 1, 'hi' FROM generate_series(101, 20100) i
+                """)
+            try await Self.agents(db, 1, at: Self.ist("2028-11-17T18:30:00"))
+            try await Self.list(db, id: 1, kind: .getOutTheVote, contacts: Array(101...20100), pollDate: "2028-11-17")
+            try await Self.list(db, id: 2, kind: .relay, people: [1])
+
+            var round = try await Self.dispatcher(db, at: Self.ist("2028-11-17T18:30:00")).round()
+            #expect(round.offered == 1, "the relay call, in the same round")
+            #expect(round.refused == ["poll_closed": 1 + 19 * 500], "one entry, then nineteen batches of 500; the rest next round")
+            #expect(try await db.count("SELECT count(*) FROM offers o JOIN list_entries e ON e.id = o.entry_id WHERE e.person_id = 1") == 1)
+            try await Self.settleAll(db)
+            round = try await Self.dispatcher(db, at: Self.ist("2028-11-17T18:30:01")).round()
+            #expect(round.refused == ["poll_closed": 1 + 19 * 500])
+            round = try await Self.dispatcher(db, at: Self.ist("2028-11-17T18:30:02")).round()
+            #expect(round.refused == ["poll_closed": 20_000 - 2 * 9_501])
+            #expect(try await db.count("SELECT count(*) FROM list_entries WHERE state = 'pending'") == 0)
+            #expect(try await db.count("SELECT count(*) FROM offers") == 1, "not one turnout call after the poll closed")
+        }
+    }
+
     // MARK: Opt-outs, attempts, retries
 
     @Test func aNumberThatOptedOutASecondAgoIsNeverOffered() async throws {

@@ -7,7 +7,7 @@
 #   install what is missing → private RabbitMQ and PostgreSQL → build → migrate → topology →
 #   `sampark generate` writes the state's files → the workers load them → the central team
 #   publishes material → a list of every campaign kind → 30 centres × 36 agents (desk-sim)
-#   work a calling day (09:00-21:00 IST) on a clock 240 times faster, the dispatcher pacing
+#   work a calling day (09:00-21:00 IST) on a clock 300 times faster, the dispatcher pacing
 #   them lawfully → outcomes aggregated → at 21:00 IST the reporter publishes every district's,
 #   the state's and the nation's report by itself; a queue bound as the state's IT team's reads
 #   them → the state's report, a district's, and a constituency dossier printed as tables.
@@ -20,7 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DEMO_DIR="$REPO_ROOT/.run/demo"
 VOTERS="${DEMO_VOTERS:-1000000}"
-SPEED="${DEMO_SPEED:-240}"
+SPEED="${DEMO_SPEED:-300}"
 declare -A PIDS=()
 DEMO_STARTED=$SECONDS
 

@@ -191,6 +191,12 @@ struct Play: Sendable {
             switch offer.kind {
             case .getOutTheVote: outcome.turnout = turnouts.pick(&random)
             case .schemeFeedback: outcome.schemeFeedback = [.received, .received, .received, .partly, .notReceived][Int(random.next() % 5)]
+            case .committeeReach, .relay:
+                // Party workers confirm their record; one in twenty corrects it (for the district to confirm).
+                let corrects = random.unit() < 0.05
+                outcome.verification = .init(roleConfirmed: !corrects, unitConfirmed: true,
+                                             corrections: corrects ? .init(role: ["booth_worker", "booth_president", "member"][Int(random.next() % 3)])
+                                                                   : nil)
             default: break
             }
         }

@@ -226,25 +226,32 @@ struct Generate: ParsableCommand {
             "scope": ["MP"],
         ])
         let today = Self.dayFormatter.string(from: day)
+        // The day's plan: each campaign in its own hours (the dispatcher serves the most urgent
+        // kind first, so campaigns sharing hours would wait for those above them).
         let lists: [(String, [String: Any])] = [
             ("relay", ["request_id": "mp-relay-\(seed)", "kind": "relay",
                        "campaign": ["code": "MP-JAN-SAMVAD-RELAY", "name": "Jan Samvad: relay to mandals, shakti kendras and booths",
-                                    "material": "mp-jan-samvad"],
+                                    "material": "mp-jan-samvad", "calling_hours": "14:30-17:00"],
                        "audience": ["scope": "MP"]]),
             ("scheme_feedback", ["request_id": "mp-schemes-\(seed)", "kind": "scheme_feedback",
                                  "campaign": ["code": "MP-SCHEME-FEEDBACK", "name": "Ladli Behna and Ujjwala: did it reach you?",
-                                              "material": "mp-jan-samvad", "recall_days": 7, "household_cap": 1],
+                                              "material": "mp-jan-samvad", "recall_days": 7, "household_cap": 1,
+                                              "calling_hours": "09:00-12:00"],
                                  "audience": ["scope": "MP", "schemes": ["ladli_behna", "ujjwala"]]]),
             ("committee_reach", ["request_id": "mp-committees-\(seed)", "kind": "committee_reach",
-                                 "campaign": ["code": "MP-BOOTH-COMMITTEES", "name": "Two people of every booth committee", "recall_days": 3],
+                                 "campaign": ["code": "MP-BOOTH-COMMITTEES", "name": "Two people of every booth committee", "recall_days": 3,
+                                              "calling_hours": "17:00-21:00"],
                                  "audience": ["scope": "MP", "levels": ["booth"], "roles": ["booth_president", "booth_worker"],
                                               "per_committee": 2]]),
             ("weak_booth", ["request_id": "mp-weak-\(seed)", "kind": "weak_booth",
-                            "campaign": ["code": "MP-WEAK-BOOTHS", "name": "Booths lost or under 40% in 2023", "recall_days": 7],
+                            "campaign": ["code": "MP-WEAK-BOOTHS", "name": "Booths lost or under 40% in 2023", "recall_days": 7,
+                                         "calling_hours": "12:00-14:30"],
                             "audience": ["scope": "MP", "election": "AE2023", "party": "BJP", "share_below": 0.4]]),
+            // Polling day in the Indore division's phase-1 ACs: its centres call turnout first.
             ("gotv", ["request_id": "mp-gotv-\(today)", "kind": "gotv",
-                      "campaign": ["code": "MP-GOTV-PHASE1", "name": "Phase 1 polling day: have you voted?", "dialing": "preview"],
-                      "audience": ["scope": "MP", "poll_date": today, "election": "AE2028"]]),
+                      "campaign": ["code": "MP-GOTV-PHASE1-INDORE", "name": "Phase 1 polling day, Indore division: have you voted?",
+                                   "dialing": "preview"],
+                      "audience": ["scope": "DIV-04", "poll_date": today, "election": "AE2028"]]),
             ("candidates", ["request_id": "mp-candidates-\(seed)", "kind": "candidates",
                             "campaign": ["code": "MP-CANDIDATE-BRIEF", "name": "Phase 2 candidates: the day's brief", "material": "mp-jan-samvad"],
                             "audience": ["scope": "MP", "units": phaseTwo]]),

@@ -141,8 +141,8 @@ echo "  a queue bound as Madhya Pradesh IT's (report.daily.MP.#) received $(wc -
 say "the state's daily report"
 "$SAMPARK" report request --scope MP
 
-say "one district's (Indore, D18)"
-"$SAMPARK" report request --scope D18
+say "one district's (Chhindwara, D23)"
+"$SAMPARK" report request --scope D23
 
 say "the nation's report as CSV (first rows; one row per figure)"
 "$SAMPARK" report request --csv >"$DEMO_DIR/national.csv"

@@ -96,7 +96,10 @@ public enum ReportRendering {
                              report.centres.map { [$0.centre, $0.shift, String($0.attempts), String($0.connected), String($0.talkSeconds / 60)] }))
         }
         if !report.refusals.isEmpty {
-            out.append("refused by the lawful-calling gates: " + report.refusals.map { "\($0.reason) \($0.calls)" }.joined(separator: ", "))
+            // calling_hours counts the calls due while a campaign's window was shut, once a day.
+            out.append("refused by the lawful-calling gates: " + report.refusals.map {
+                $0.reason == "calling_hours" ? "calling_hours \($0.calls) (due while the window was shut)" : "\($0.reason) \($0.calls)"
+            }.joined(separator: ", "))
         }
         return out.joined(separator: "\n")
     }

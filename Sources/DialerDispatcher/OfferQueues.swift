@@ -34,12 +34,9 @@ public final class OfferQueues: Service, Sendable {
     public func refresh() async throws {
         let centres = try await pool.query("SELECT code FROM call_centres ORDER BY code").map { try $0.decode(String.self, at: 0) }
         for centre in centres where !isDeclared(centre) {
-            // The desks' queue and the gateway's.
-            for queue in ["preview", "gateway"].map({ Topology.offerQueue(centre: centre, dialing: $0) }) {
-                try await amqp.declare(QueueDeclaration.quorum(queue))
-                try await amqp.bind(QueueBinding(queue: queue, exchange: Topology.callsExchange, routingKey: queue))
-                logger.info("offer queue declared", metadata: ["queue": "\(queue)"])
-            }
+            // The desks' queue and the gateway's, as `sampark topology --describe` lists them.
+            try await Topology.apply(Topology.offerQueueSteps(centre: centre), on: amqp)
+            logger.info("offer queues declared", metadata: ["centre": "\(centre)"])
             declared.withLock { _ = $0.insert(centre) }
         }
     }

@@ -110,9 +110,9 @@ public enum DailyReports {
         }
         let centres = try connection.query("""
             WITH serving AS (\(centresServing))
-            SELECT s.code, a.shift, a.attempts, a.connected, a.talk_seconds
+            SELECT s.code, a.shift, sum(a.attempts)::bigint, sum(a.connected)::bigint, sum(a.talk_seconds)::bigint
             FROM shift_aggregates a JOIN serving s ON s.id = a.centre_id
-            WHERE a.day = $1::date ORDER BY s.code, a.shift
+            WHERE a.day = $1::date GROUP BY s.code, a.shift ORDER BY s.code, a.shift
             """, parameters, prepared: true).map {
             DailyReport.CentreShift(centre: try $0.decode(String.self, at: 0), shift: try $0.decode(String.self, at: 1),
                                     attempts: try $0.decode(Int.self, at: 2), connected: try $0.decode(Int.self, at: 3),

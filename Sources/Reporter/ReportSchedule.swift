@@ -24,7 +24,11 @@ public struct ReportSchedule: Service {
     }
 
     public func run() async throws {
-        guard settings.publishAt != nil else { return }
+        // Off: nothing to do, but a service that returns early would stop the worker.
+        guard settings.publishAt != nil else {
+            try? await gracefulShutdown()
+            return
+        }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {

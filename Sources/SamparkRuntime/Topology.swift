@@ -115,7 +115,12 @@ public enum Topology {
     /// with its dead-letter and delay queues and bindings. Idempotent: every worker runs it for
     /// its own queue at start, and `sampark topology` for all of them.
     public static func declare(_ queues: [WorkQueue], retry: RetryPolicy = .default, on amqp: AMQPConnection) async throws {
-        for step in plan(queues, retry: retry) {
+        try await apply(plan(queues, retry: retry), on: amqp)
+    }
+
+    /// Runs declaration steps in order (a plan, or a centre's offer queues).
+    public static func apply(_ steps: [Step], on amqp: AMQPConnection) async throws {
+        for step in steps {
             switch step {
             case .exchange(let exchange): try await amqp.declare(exchange)
             case .queue(let queue): try await amqp.declare(queue)

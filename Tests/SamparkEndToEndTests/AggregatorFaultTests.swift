@@ -109,8 +109,10 @@ import SamparkTestSupport
             // The aggregates are what the ledger says, recomputed here from scratch.
             #expect(try await cluster.query("""
                 SELECT count(*)::int FROM (
-                    SELECT day, centre_id, campaign_kind, attempts, connected, no_answer, busy, wrong_number, opted_out, voted, switched_off,
-                            not_reachable, call_back, refused, language_barrier FROM daily_aggregates
+                    SELECT day, centre_id, campaign_kind, sum(attempts)::int, sum(connected)::int, sum(no_answer)::int, sum(busy)::int,
+                            sum(wrong_number)::int, sum(opted_out)::int, sum(voted)::int, sum(switched_off)::int, sum(not_reachable)::int,
+                            sum(call_back)::int, sum(refused)::int, sum(language_barrier)::int
+                    FROM daily_aggregates GROUP BY 1, 2, 3
                      EXCEPT
                      SELECT a.day, a.centre_id, 'scheme_feedback', count(*)::int, count(*) FILTER (WHERE result = 'connected')::int,
                             count(*) FILTER (WHERE result = 'no_answer')::int, count(*) FILTER (WHERE result = 'busy')::int,
@@ -123,7 +125,9 @@ import SamparkTestSupport
                 """, as: Int.self) == 0, "the centres' aggregates equal a recomputation from the ledger")
             #expect(try await cluster.query("""
                 SELECT count(*)::int FROM (
-                    SELECT day, campaign_id, unit_id, attempts, connected, voted, benefit_not_received, opted_out FROM unit_aggregates
+                    SELECT day, campaign_id, unit_id, sum(attempts)::int, sum(connected)::int, sum(voted)::int, sum(benefit_not_received)::int,
+                           sum(opted_out)::int
+                    FROM unit_aggregates GROUP BY 1, 2, 3
                      EXCEPT
                      SELECT a.day, a.campaign_id, a.unit_id, count(*)::int, count(*) FILTER (WHERE result = 'connected')::int,
                             count(*) FILTER (WHERE turnout = 'voted')::int, count(*) FILTER (WHERE scheme_feedback = 'not_received')::int,
@@ -139,6 +143,20 @@ import SamparkTestSupport
                 """, as: Int.self) == Self.offers, "the state's subtree sums to every attempt")
             #expect(try await cluster.query("SELECT coalesce(sum(answers), 0)::int FROM answer_tallies", as: Int.self)
                     == cluster.query("SELECT count(*)::int FROM attempts WHERE answers IS NOT NULL", as: Int.self))
+            #expect(try await cluster.query("""
+                SELECT count(*)::int FROM (
+                    SELECT centre_id, sum(attempts)::int, sum(connected)::int FROM shift_aggregates GROUP BY 1
+                    EXCEPT
+                    SELECT centre_id, count(*)::int, count(*) FILTER (WHERE result = 'connected')::int FROM attempts GROUP BY 1
+                ) differing
+                """, as: Int.self) == 0, "each centre's shifts add up to its calls in the ledger")
+            #expect(try await cluster.query("SELECT coalesce(sum(received + not_received + partly), 0)::int FROM scheme_tallies", as: Int.self)
+                    == cluster.query("SELECT count(*)::int FROM attempts WHERE scheme IS NOT NULL", as: Int.self))
+            // Each "benefit not received" escalated once, and published once.
+            let notReceived = try await cluster.query("SELECT count(*)::int FROM attempts WHERE scheme_feedback = 'not_received'", as: Int.self)
+            #expect(notReceived > 0)
+            #expect(try await cluster.query("SELECT count(*)::int FROM escalations", as: Int.self) == notReceived)
+            #expect(try await cluster.query("SELECT count(*)::int FROM outbox WHERE message_id LIKE 'escalation/%'", as: Int.self) == notReceived)
             #expect(try await cluster.query("SELECT count(*)::int FROM opt_outs", as: Int.self)
                     == cluster.query("SELECT count(*)::int FROM attempts WHERE result = 'opted_out'", as: Int.self))
             #expect(try await cluster.query("SELECT count(*)::int FROM turnout_marks", as: Int.self)

@@ -51,8 +51,8 @@ import SamparkTestSupport
                     == ["1 connected", "2 opted_out", "3 connected"])
             // Kept per booth: B-1 had attempts 1 and 2, B-2 attempt 3 ...
             #expect(try await db.strings("""
-                SELECT u.code || ' ' || a.attempts || ' ' || a.connected || ' ' || a.opted_out || ' ' || a.voted
-                FROM unit_aggregates a JOIN org_units u ON u.id = a.unit_id ORDER BY u.id
+                SELECT u.code || ' ' || sum(a.attempts) || ' ' || sum(a.connected) || ' ' || sum(a.opted_out) || ' ' || sum(a.voted)
+                FROM unit_aggregates a JOIN org_units u ON u.id = a.unit_id GROUP BY u.id, u.code ORDER BY u.id
                 """) == ["B-1 2 1 1 1", "B-2 1 1 0 0"])
             // ... so every unit above sums its subtree: AC, district and state all three.
             #expect(try await db.strings("""
@@ -61,10 +61,10 @@ import SamparkTestSupport
                 GROUP BY u.id, u.code ORDER BY u.id
                 """) == ["S 3 2 1 1", "D 3 2 1 1", "AC-1 3 2 1 1", "B-1 2 1 1 1", "B-2 1 1 0 0"])
             #expect(try await db.strings("""
-                SELECT u.code || ' ' || t.answer || ' ' || t.answers FROM answer_tallies t JOIN org_units u ON u.id = t.unit_id
-                ORDER BY u.id, t.answer
+                SELECT u.code || ' ' || t.answer || ' ' || sum(t.answers) FROM answer_tallies t JOIN org_units u ON u.id = t.unit_id
+                GROUP BY u.id, u.code, t.answer ORDER BY u.id, t.answer
                 """) == ["B-1 yes 1", "B-2 no 1"])
-            #expect(try await db.strings("SELECT day::text || ' ' || attempts FROM daily_aggregates") == ["2028-11-17 3"])
+            #expect(try await db.strings("SELECT day::text || ' ' || sum(attempts) FROM daily_aggregates GROUP BY day") == ["2028-11-17 3"])
             #expect(try await db.strings("SELECT phone FROM opt_outs") == ["+919800000002"])
             #expect(try await db.strings("SELECT contact_id::text FROM turnout_marks") == ["1"], "only the voter who said they voted")
         }

@@ -38,10 +38,13 @@ public final class MessageRunner: Service, Sendable {
         /// at most `batchWait` after the first.
         public var batchSize: Int
         public var batchWait: Duration
+        /// A body larger than this is dead-lettered unread (`SAMPARK_MAX_BODY_BYTES`): no
+        /// decoder ever sees a hostile multi-megabyte message.
+        public var maxBodyBytes: Int
 
         public init(queue: String, prefetch: UInt16 = 50, concurrency: Int = 4,
                     retry: RetryPolicy = .default, appID: String, killAfterCommit: Int? = nil,
-                    batchSize: Int = 100, batchWait: Duration = .milliseconds(20)) {
+                    batchSize: Int = 100, batchWait: Duration = .milliseconds(20), maxBodyBytes: Int = 8 << 20) {
             self.queue = queue
             self.prefetch = prefetch
             self.concurrency = max(1, concurrency)
@@ -50,6 +53,7 @@ public final class MessageRunner: Service, Sendable {
             self.killAfterCommit = killAfterCommit
             self.batchSize = max(1, batchSize)
             self.batchWait = batchWait
+            self.maxBodyBytes = max(1, maxBodyBytes)
         }
     }
 
@@ -208,7 +212,8 @@ public final class MessageRunner: Service, Sendable {
         // What cannot be decoded (or has no id) goes on its own, to be dead-lettered.
         var items: [(delivery: Delivery, id: String, item: any Sendable)] = [], alone: [Delivery] = []
         for delivery in deliveries {
-            if let id = delivery.properties.messageID, !id.isEmpty, let item = try? batch.decode(delivery.body, id) {
+            if delivery.body.count <= settings.maxBodyBytes, let id = delivery.properties.messageID, !id.isEmpty,
+               let item = try? batch.decode(delivery.body, id) {
                 items.append((delivery, id, item))
             } else {
                 alone.append(delivery)
@@ -275,6 +280,10 @@ public final class MessageRunner: Service, Sendable {
     }
 
     private func outcome(of delivery: Delivery, type: String, logger: Logger) async -> Outcome {
+        guard delivery.body.count <= settings.maxBodyBytes else {
+            return await deadLetter(delivery, reason: "the body has \(delivery.body.count) bytes, over the limit of \(settings.maxBodyBytes); not read",
+                                    logger: logger)
+        }
         guard let messageID = delivery.properties.messageID, !messageID.isEmpty else {
             return await deadLetter(delivery, reason: "the message has no message_id", logger: logger)
         }

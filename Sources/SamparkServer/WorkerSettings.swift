@@ -18,6 +18,7 @@ public struct WorkerSettings: Sendable, Equatable {
         public static let concurrency = "SAMPARK_CONCURRENCY"
         public static let logLevel = "SAMPARK_LOG_LEVEL"
         public static let shutdownTimeout = "SAMPARK_SHUTDOWN_TIMEOUT"
+        public static let maxBodyBytes = "SAMPARK_MAX_BODY_BYTES"
     }
 
     /// The private broker that `scripts/services.sh` starts: development works with no settings.
@@ -53,6 +54,8 @@ public struct WorkerSettings: Sendable, Equatable {
     /// `SAMPARK_SHUTDOWN_TIMEOUT`: how long a graceful shutdown may take before the remaining
     /// services are cancelled.
     public var shutdownTimeout: Duration
+    /// `SAMPARK_MAX_BODY_BYTES`: a message body larger than this is dead-lettered unread.
+    public var maxBodyBytes: Int
 
     /// Reads every variable; throws ``SettingsError`` for the first bad one.
     ///
@@ -70,6 +73,8 @@ public struct WorkerSettings: Sendable, Equatable {
         logLevel = try reader.choice(Variable.logLevel, default: Self.defaultLogLevel)
         shutdownTimeout = try reader.seconds(
             Variable.shutdownTimeout, default: Self.defaultShutdownTimeout, in: Self.shutdownTimeoutRange)
+        // 8 MiB: an ingest batch of 5,000 long rows is well under it.
+        maxBodyBytes = try reader.integer(Variable.maxBodyBytes, default: 8 << 20, in: 1024...(256 << 20))
     }
 
     /// ``amqpURL`` with its password masked: safe to log.

@@ -11,11 +11,24 @@ import SamparkTestSupport
         do {
             try cluster.startAll()
             try await Self.runPath(on: cluster)
+            // Citizens' data: every error the run wrote (rejected rows, dead letters' reasons).
+            let errors = try await cluster.query("""
+                SELECT coalesce(string_agg(field || ' ' || reason, E'\n'), '') FROM ingest_rejects
+                """, as: String.self)
             let statuses = await cluster.tearDown()
             for (worker, status) in statuses {
                 #expect(status == 0, "\(worker) exited \(String(describing: status)) on SIGTERM\n\(cluster.log(of: worker).suffix(2000))")
             }
             #expect(statuses.count == Cluster.workers.count)
+            // ... and every line every worker logged, through the whole path: no phone number,
+            // no voter's name, no voter id.
+            #expect(!errors.isEmpty, "the scenario's bad rows were rejected with reasons")
+            for (source, text) in Cluster.workers.map({ ($0, cluster.log(of: $0)) }) + [("ingest_rejects", errors)] {
+                #expect(!text.isEmpty, "\(source) wrote something to check")
+                for needle in Scenario.personalData {
+                    #expect(!text.contains(needle), "\(source) holds personal data (\(needle))")
+                }
+            }
         } catch {
             for worker in Cluster.workers { print("---- \(worker)\n\(cluster.log(of: worker).suffix(3000))") }
             await cluster.tearDown()

@@ -30,18 +30,27 @@ enum Scenario {
     /// 60 good rows on 56 mobiles (4 households share a phone), a landline (kept, never
     /// called), 2 rows with bad phones, 1 with an unknown booth.
     static var contacts: String {
-        var lines = ["phone,name,booth_code,language"]
+        var lines = ["phone,name,booth_code,language,epic"]
         for i in 0..<60 {
             let phoneIndex = i < 56 ? i : i - 56          // rows 56-59 reuse phones 0-3
             let phone = "98765 \(String(format: "%05d", 10_000 + phoneIndex))"
-            lines.append("\(phone),\"Voter \(i), Family \(phoneIndex)\",B-\(1 + i % 5),hi")
+            lines.append("\(phone),\"Voter \(i), Family \(phoneIndex)\",B-\(1 + i % 5),hi,\(epic(i))")
         }
-        lines.append("12345,Bad Phone,B-1,hi")
-        lines.append("+1 415 555 0100,Abroad,B-2,en")
-        lines.append("0755-2345678,Office Landline,B-3,hi")
-        lines.append("9876599999,Lost Booth,B-404,hi")
+        lines.append("12345,Bad Phone,B-1,hi,")
+        lines.append("+1 415 555 0100,Abroad,B-2,en,")
+        lines.append("0755-2345678,Office Landline,B-3,hi,")
+        lines.append("9876599999,Lost Booth,B-404,hi,")
         return lines.joined(separator: "\n") + "\n"
     }
+    /// Each good row's voter id (EPIC).
+    static func epic(_ i: Int) -> String { "MPE" + String(format: "%07d", 4_200_000 + i) }
+
+    /// What personal data of the scenario looks like in any text: its phones (any grouping of
+    /// the digits), its voters' names and voter ids. No log line or error may hold any of it.
+    /// (Seven digits or more, so that a message id's hex never matches by chance.)
+    static let personalData = ["9876510", "98765 1", "9876599999", "4155550100", "415 555", "2345678", "Voter ", "Family ", "MPE42",
+                               "Bad Phone", "Abroad", "Office Landline", "Lost Booth"]
+
     static let goodContactRows = 61
     static let distinctPhones = 56
 

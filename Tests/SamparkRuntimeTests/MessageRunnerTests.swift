@@ -189,6 +189,29 @@ import SamparkTestSupport
         }
     }
 
+    /// A body over the set size is dead-lettered unread, on its own and from a batch, and the
+    /// worker goes on with the next message.
+    @Test func aBodyOverTheLimitIsDeadLetteredUnread() async throws {
+        try await withRunning { fixture in
+            let padding = String(repeating: "x", count: RuntimeFixture.maxBodyBytes)
+            for (id, type, body) in [("huge-ping", Ping.messageType, #"{"n": 1, "mode": "ok", "pad": "\#(padding)"}"#),
+                                     ("huge-tally", Tally.messageType, #"{"n": 2, "mode": "ok", "pad": "\#(padding)"}"#)] {
+                var properties = AMQPProperties(contentType: "application/json", messageID: id)
+                properties.type = type
+                try await fixture.amqp.publish(OutgoingMessage(exchange: "", routingKey: fixture.queue.name, body: body, properties: properties))
+            }
+            try await fixture.send([Ping(n: 3, mode: "ok")])
+            let dead = try await fixture.take(2, from: fixture.queue.deadQueue)
+            for letter in dead {
+                let reason = letter.properties.headers[Headers.reason]?.stringValue ?? ""
+                #expect(reason.hasSuffix("bytes, over the limit of \(RuntimeFixture.maxBodyBytes); not read"), "\(reason)")
+                #expect(!reason.contains("xxxx"), "the body is not quoted")
+            }
+            #expect(Set(dead.compactMap(\.properties.messageID)) == ["huge-ping", "huge-tally"])
+            #expect(try await eventually { try await fixture.effects() == ["ping-3"] }, "the next message is handled")
+        }
+    }
+
     @Test func aTransientFailureIsRetriedThroughTheDelayQueuesUntilItWorks() async throws {
         try await withRunning { fixture in
             try await fixture.send([Ping(n: 5, mode: "transient:2")])

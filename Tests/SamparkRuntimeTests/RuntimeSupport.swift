@@ -107,6 +107,9 @@ final class RuntimeFixture: Sendable {
     let outcomes = OutcomeLog()
     let batches = BatchLog()
 
+    /// Bodies over this are dead-lettered unread (small here, so a test can send one over it).
+    static let maxBodyBytes = 64 << 10
+
     static func make() async throws -> RuntimeFixture {
         let database = try await TestDatabase.create("rt")
         let pool = PostgresPool(configuration: database, size: 4)
@@ -131,7 +134,7 @@ final class RuntimeFixture: Sendable {
         relay = OutboxRelay(settings: .init(batchSize: 100, pollInterval: .milliseconds(200)), amqp: amqp, pool: pool, logger: logger)
         let outcomes = self.outcomes
         runner = MessageRunner(settings: .init(queue: queue.name, prefetch: 100, concurrency: 4, retry: retry, appID: "runtime-test",
-                                               batchSize: 40, batchWait: .milliseconds(30)),
+                                               batchSize: 40, batchWait: .milliseconds(30), maxBodyBytes: Self.maxBodyBytes),
                                handlers: [PingHandler(attempts: attempts, replyQueue: replyQueue)],
                                batchHandlers: [TallyBatchHandler(log: batches)],
                                amqp: amqp, pool: pool, relay: relay, logger: logger,

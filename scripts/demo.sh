@@ -133,10 +133,10 @@ say "21:00 IST: the reporter publishes every district's, the state's and the nat
 for _ in $(seq 1 120); do kill -0 "$tail_pid" 2>/dev/null || break; sleep 0.5; done
 if kill -0 "$tail_pid" 2>/dev/null; then
     kill "$tail_pid" 2>/dev/null || true
-    echo "  the state IT queue had $(wc -l <"$DEMO_DIR/state-it-reports.jsonl") of 56 reports after a minute"
+    echo "  the state IT queue had $(grep -c "^{" "$DEMO_DIR/state-it-reports.jsonl") of 56 reports after a minute"
     exit 1
 fi
-echo "  a queue bound as Madhya Pradesh IT's (report.daily.MP.#) received $(wc -l <"$DEMO_DIR/state-it-reports.jsonl") reports: 55 districts and the state"
+echo "  a queue bound as Madhya Pradesh IT's (report.daily.MP.#) received $(grep -c "^{" "$DEMO_DIR/state-it-reports.jsonl") reports: 55 districts and the state"
 
 say "the state's daily report"
 "$SAMPARK" report request --scope MP

@@ -17,32 +17,6 @@ import SamparkRuntime
 public struct CallOutcomeHandler: BatchMessageHandler {
     public init() {}
 
-    /// What the statement reads of each outcome: the outcome's own fields and its message id.
-    private struct Row: Encodable {
-        let messageID: String
-        let attemptID: Int64
-        let entryID: Int64
-        let agent: String
-        let disposition: String
-        let callbackAt: Date?
-        let talkSeconds: Int?
-        let answers: [String: String]?
-        let notes: String?
-        let issueTags: [String]?
-        let schemeFeedback: String?
-        let turnout: String?
-        let scheme: String?
-        let verification: CallOutcome.Verification?
-        let startedAt: Date
-        let endedAt: Date
-
-        enum CodingKeys: String, CodingKey {
-            case messageID = "message_id", attemptID = "attempt_id", entryID = "entry_id", agent, disposition
-            case callbackAt = "callback_at", talkSeconds = "talk_seconds", answers, notes, issueTags = "issue_tags"
-            case schemeFeedback = "scheme_feedback", turnout, scheme, verification, startedAt = "started_at", endedAt = "ended_at"
-        }
-    }
-
     public func handle(_ batch: [Incoming<CallOutcome>], context: HandlerContext) throws {
         let connection = context.connection
         for item in batch {
@@ -50,24 +24,25 @@ public struct CallOutcomeHandler: BatchMessageHandler {
                 throw HandlerError.permanent("agent: is empty or longer than 100 characters")
             }
         }
-        let rows = batch.map { item in
-            let o = item.message
-            return Row(messageID: item.messageID, attemptID: o.attemptID, entryID: o.entryID, agent: o.agent,
-                       disposition: o.disposition.rawValue, callbackAt: o.callbackAt, talkSeconds: o.talkSeconds.map { max(0, $0) },
-                       answers: o.answers, notes: o.notes, issueTags: o.issueTags, schemeFeedback: o.schemeFeedback?.rawValue,
-                       turnout: o.turnout?.rawValue, scheme: o.scheme, verification: o.verification,
-                       startedAt: o.startedAt, endedAt: o.endedAt)
+        // The outcomes as they came (each already decoded, so valid), with their message ids:
+        // `[{"message_id": ..., "o": <body>}, ...]`. Encoding them again cost as much as the
+        // decoding did.
+        var text = "["
+        for (n, item) in batch.enumerated() {
+            if n > 0 { text += "," }
+            text += "{\"message_id\":" + Self.jsonString(item.messageID) + ",\"o\":"
+            text += item.body.isEmpty ? String(decoding: try MessageCoding.encode(item.message), as: UTF8.self)
+                                      : String(decoding: item.body, as: UTF8.self)
+            text += "}"
         }
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        // The verification's own keys in snake_case, as the statement reads them.
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        let json = PostgresJSONText(String(decoding: try encoder.encode(rows), as: UTF8.self))
+        text += "]"
+        let json = PostgresJSONText(text)
 
         // An outcome naming no offer, or an offer of another entry, can never be recorded: the
         // batch fails and the runner handles each outcome alone, dead-lettering that one.
         if let unknown = try connection.query("""
-            SELECT x.attempt_id, o.id IS NULL FROM jsonb_to_recordset($1::jsonb) AS x(attempt_id bigint, entry_id bigint)
+            SELECT x.attempt_id, o.id IS NULL
+            FROM jsonb_array_elements($1::jsonb) AS e, jsonb_to_record(e -> 'o') AS x(attempt_id bigint, entry_id bigint)
             LEFT JOIN offers o ON o.id = x.attempt_id
             WHERE o.id IS NULL OR o.entry_id <> x.entry_id LIMIT 1
             """, [json], prepared: true).first {
@@ -114,12 +89,30 @@ public struct CallOutcomeHandler: BatchMessageHandler {
                     AND (i.started_at AT TIME ZONE 'Asia/Kolkata')::time < split_part(s, '-', 2)::time LIMIT 1), 'other')
         """
 
-    /// $1: the batch as a JSON array of `Row`s. Returns the escalations published.
+    /// A string as a JSON string literal.
+    static func jsonString(_ value: String) -> String {
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// $1: the batch as `[{"message_id": ..., "o": <outcome body>}, ...]`. Returns the
+    /// escalations published.
     static let recordSQL = """
         /* sampark feedback: record */
         WITH incoming AS (
-            SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
-                message_id text, attempt_id bigint, entry_id bigint, agent text, disposition text, callback_at timestamptz,
+            SELECT e ->> 'message_id' AS message_id, x.attempt_id, x.entry_id, x.agent, x.disposition, x.callback_at,
+                   greatest(x.talk_seconds, 0) AS talk_seconds, x.answers, x.notes, x.issue_tags, x.scheme_feedback, x.turnout,
+                   x.scheme, x.verification, x.started_at, x.ended_at
+            FROM jsonb_array_elements($1::jsonb) AS e, jsonb_to_record(e -> 'o') AS x(
+                attempt_id bigint, entry_id bigint, agent text, disposition text, callback_at timestamptz,
                 talk_seconds int, answers jsonb, notes text, issue_tags text[], scheme_feedback text, turnout text,
                 scheme text, verification jsonb, started_at timestamptz, ended_at timestamptz)
         ),

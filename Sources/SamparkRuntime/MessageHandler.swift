@@ -100,14 +100,19 @@ public protocol BatchMessageHandler: Sendable {
     func handle(_ batch: [Incoming<Message>], context: HandlerContext) throws
 }
 
-/// One message of a batch, with its id (for effects keyed by the message).
+/// One message of a batch, with its id (for effects keyed by the message) and its body as
+/// it came (already decoded into `message`, so valid for its type): a handler may hand the
+/// bodies to SQL as they are instead of encoding the messages again. Empty when a test makes
+/// the item from a message alone.
 public struct Incoming<Message: Sendable>: Sendable {
     public let message: Message
     public let messageID: String
+    public let body: [UInt8]
 
-    public init(message: Message, messageID: String) {
+    public init(message: Message, messageID: String, body: [UInt8] = []) {
         self.message = message
         self.messageID = messageID
+        self.body = body
     }
 }
 
@@ -140,10 +145,10 @@ struct RegisteredHandler: Sendable {
         // On its own (a batch that failed is handled message by message): a batch of one.
         decode = { body in
             let message = try MessageCoding.decode(H.Message.self, from: body)
-            return { context in try handler.handle([Incoming(message: message, messageID: context.messageID)], context: context) }
+            return { context in try handler.handle([Incoming(message: message, messageID: context.messageID, body: body)], context: context) }
         }
         batch = Batch(
-            decode: { body, id in Incoming(message: try MessageCoding.decode(H.Message.self, from: body), messageID: id) },
+            decode: { body, id in Incoming(message: try MessageCoding.decode(H.Message.self, from: body), messageID: id, body: body) },
             work: { items in
                 // Every item was made by `decode` above, so each is an Incoming<H.Message>.
                 let typed = items.compactMap { $0 as? Incoming<H.Message> }

@@ -6,10 +6,9 @@ import SamparkRuntime
 /// Handles `call.outcome.v2` on the aggregator's own queue, many outcomes per transaction
 /// (a `BatchMessageHandler`): each attempt is recorded in the ledger once (its attempt id and
 /// its message id are each unique there, as in the inbox), and only what was recorded for the
-/// first time is counted: the day's aggregates per centre and campaign kind, and per campaign
-/// and the entry's unit (reports of a district, a state or the nation sum their subtree's
-/// rows), per centre and shift; survey answers, scheme feedback and issue tags the same way; a
-/// party worker reached (committee coverage) and the corrections they gave to their record;
+/// first time is counted: the day's aggregates per campaign and the entry's unit (reports of a
+/// district, a state or the nation sum their subtree's rows) and per centre and shift; survey
+/// answers, scheme feedback and issue tags the same way; a party worker reached (committee coverage) and the corrections they gave to their record;
 /// an `opted_out` becomes an opt-out from this moment; a voter who says they voted is marked
 /// (no turnout call follows); "benefit not received" raises an escalation for the district,
 /// published through the outbox. All in one statement over the batch. The entry's next
@@ -53,8 +52,8 @@ public struct CallOutcomeHandler: BatchMessageHandler {
         context.didInsertOutboxRows(escalations)
     }
 
-    /// What both aggregates count of the calls recorded: every call, each disposition (its
-    /// column is named after it), and the voters who said they voted.
+    /// What the unit and the centre aggregates count of the calls recorded: every call, each
+    /// disposition (its column is named after it), and the voters who said they voted.
     static let callCounts: [(column: String, condition: String)] =
         [("attempts", "true")] + Disposition.allCases.map { ($0.rawValue, "disposition = '\($0.rawValue)'") } + [("voted", "turnout = 'voted'")]
 
@@ -117,7 +116,7 @@ public struct CallOutcomeHandler: BatchMessageHandler {
                 scheme text, verification jsonb, started_at timestamptz, ended_at timestamptz)
         ),
         known AS (
-            SELECT i.*, o.centre_id, e.phone, e.contact_id, e.person_id, l.campaign_id, k.kind,
+            SELECT i.*, o.centre_id, e.phone, e.contact_id, e.person_id, l.campaign_id,
                    coalesce(v.booth_id, p.unit_id) AS unit_id, (i.started_at AT TIME ZONE 'Asia/Kolkata')::date AS day,
                    -- The scheme of beneficiary feedback: as the desk said, else the first of the
                    -- contact's schemes the list asked about, else the contact's first.
@@ -129,7 +128,7 @@ public struct CallOutcomeHandler: BatchMessageHandler {
             JOIN offers o ON o.id = i.attempt_id
             JOIN call_centres cc ON cc.id = o.centre_id
             JOIN list_entries e ON e.id = o.entry_id
-            JOIN call_lists l ON l.id = e.list_id JOIN campaigns k ON k.id = l.campaign_id
+            JOIN call_lists l ON l.id = e.list_id
             LEFT JOIN contacts v ON v.id = e.contact_id LEFT JOIN people p ON p.id = e.person_id
         ),
         -- Once per attempt: a repeat (another message id, or the same attempt twice in this
@@ -151,10 +150,6 @@ public struct CallOutcomeHandler: BatchMessageHandler {
         counted AS (
             SELECT k.* FROM known k JOIN recorded r ON r.message_id = k.message_id
         ),
-        by_centre AS (
-            \(upsert(into: "daily_aggregates", keys: ["day", "centre_id", "campaign_kind"], from: ["day", "centre_id", "kind"],
-                     counts: callCounts))
-        ),
         -- At the entry's own unit (the voter's booth, the person's unit); a report of any unit
         -- above sums the rows of the units in its subtree (org_units.path), so a batch writes
         -- one row per unit it touched, and concurrent batches do not queue for the nation's row.
@@ -162,10 +157,10 @@ public struct CallOutcomeHandler: BatchMessageHandler {
             \(upsert(into: "unit_aggregates", keys: ["day", "campaign_id", "unit_id"], from: ["day", "campaign_id", "unit_id"],
                      counts: callCounts + unitCounts, sums: [("talk_seconds", "talk_seconds")]))
         ),
+        -- Per centre and shift: each centre's work (calls by disposition, talk time).
         by_shift AS (
             \(upsert(into: "shift_aggregates", keys: ["day", "centre_id", "shift"], from: ["day", "centre_id", "shift"],
-                     counts: [("attempts", "true"), ("connected", "disposition = 'connected'")],
-                     sums: [("talk_seconds", "talk_seconds")]))
+                     counts: callCounts, sums: [("talk_seconds", "talk_seconds")]))
         ),
         tallies AS (
             INSERT INTO answer_tallies (day, campaign_id, unit_id, question, answer, answers)

@@ -219,7 +219,7 @@ struct DispatchBench {
     /// queue's backlog, and the processes' peak memory.
     private func pollingDayHour(db: BenchDatabase, amqp: AMQPConnection) async throws {
         let speed = options.hourSpeed
-        try await db.pool.execute("TRUNCATE offers, outbox, dispatch_refusals, attempts, daily_aggregates, inbox")
+        try await db.pool.execute("TRUNCATE offers, outbox, dispatch_refusals, attempts, shift_aggregates, inbox")
         try await db.pool.execute("DELETE FROM agents")
         try await db.pool.execute("""
             UPDATE campaigns SET kind = 'gotv', pacing_ratio = 1.5, dialing = 'gateway', max_attempts = 3;

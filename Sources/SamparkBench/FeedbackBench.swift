@@ -83,7 +83,7 @@ struct FeedbackBench {
             stop(worker)
             let total = try await db.pool.query("SELECT coalesce(sum(attempts), 0)::int FROM unit_aggregates")[0].decode(Int.self, at: 0)
             guard total == n else { fail("the booths' aggregates count \(total) of \(n)") }
-            try await db.pool.execute("TRUNCATE attempts, unit_aggregates, answer_tallies, daily_aggregates, inbox, opt_outs, turnout_marks")
+            try await db.pool.execute("TRUNCATE attempts, unit_aggregates, answer_tallies, shift_aggregates, inbox, opt_outs, turnout_marks")
             return rate
         }
 

@@ -14,6 +14,7 @@ public enum Migrations {
         Migration(version: 5, name: "feedback", sql: PackageResources._005_feedback_sql),
         Migration(version: 6, name: "reports", sql: PackageResources._006_reports_sql),
         Migration(version: 7, name: "ledger_write_path", sql: PackageResources._007_ledger_write_path_sql),
+        Migration(version: 8, name: "one_centre_aggregate", sql: PackageResources._008_one_centre_aggregate_sql),
     ]
 }
 

@@ -109,12 +109,12 @@ import SamparkTestSupport
             // The aggregates are what the ledger says, recomputed here from scratch.
             #expect(try await cluster.query("""
                 SELECT count(*)::int FROM (
-                    SELECT day, centre_id, campaign_kind, sum(attempts)::int, sum(connected)::int, sum(no_answer)::int, sum(busy)::int,
+                    SELECT day, centre_id, sum(attempts)::int, sum(connected)::int, sum(no_answer)::int, sum(busy)::int,
                             sum(wrong_number)::int, sum(opted_out)::int, sum(voted)::int, sum(switched_off)::int, sum(not_reachable)::int,
                             sum(call_back)::int, sum(refused)::int, sum(language_barrier)::int
-                    FROM daily_aggregates GROUP BY 1, 2, 3
+                    FROM shift_aggregates GROUP BY 1, 2
                      EXCEPT
-                     SELECT a.day, a.centre_id, 'scheme_feedback', count(*)::int, count(*) FILTER (WHERE result = 'connected')::int,
+                     SELECT a.day, a.centre_id, count(*)::int, count(*) FILTER (WHERE result = 'connected')::int,
                             count(*) FILTER (WHERE result = 'no_answer')::int, count(*) FILTER (WHERE result = 'busy')::int,
                             count(*) FILTER (WHERE result = 'wrong_number')::int, count(*) FILTER (WHERE result = 'opted_out')::int,
                             count(*) FILTER (WHERE turnout = 'voted')::int, count(*) FILTER (WHERE result = 'switched_off')::int,
@@ -136,7 +136,7 @@ import SamparkTestSupport
                 ) differing
                 """, as: Int.self) == 0, "every booth's aggregates equal a recomputation from the ledger")
             // Nothing missing the other way either: the totals match.
-            #expect(try await cluster.query("SELECT coalesce(sum(attempts), 0)::int FROM daily_aggregates", as: Int.self) == Self.offers)
+            #expect(try await cluster.query("SELECT coalesce(sum(attempts), 0)::int FROM shift_aggregates", as: Int.self) == Self.offers)
             #expect(try await cluster.query("""
                 SELECT coalesce(sum(a.attempts), 0)::int FROM org_units s JOIN org_units u ON u.path <@ s.path
                 JOIN unit_aggregates a ON a.unit_id = u.id WHERE s.code = 'MP'

@@ -25,7 +25,7 @@ import SamparkTestSupport
             #expect(try await eventually(timeout: .seconds(90)) {
                 try await cluster.query("SELECT count(*) FROM attempts", as: Int.self) == calls
             }, "every call's outcome recorded, once")
-            #expect(try await cluster.query("SELECT coalesce(sum(attempts), 0)::int FROM daily_aggregates", as: Int.self) == calls)
+            #expect(try await cluster.query("SELECT coalesce(sum(attempts), 0)::int FROM shift_aggregates", as: Int.self) == calls)
 
             let (report, output) = try await cluster.requestDailyReport()
             let totals = report?["totals"] as? [String: Int]

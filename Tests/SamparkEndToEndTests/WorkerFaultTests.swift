@@ -43,7 +43,7 @@ import SamparkTestSupport
             #expect(try await eventually { try await cluster.query("SELECT count(*) FROM attempts", as: Int.self) == calls })
             try await Task.sleep(for: .seconds(2))   // anything still to come would come now
             #expect(try await cluster.query("SELECT count(*) FROM attempts", as: Int.self) == calls, "each outcome once")
-            #expect(try await cluster.query("SELECT coalesce(sum(attempts), 0)::int FROM daily_aggregates", as: Int.self) == calls,
+            #expect(try await cluster.query("SELECT coalesce(sum(attempts), 0)::int FROM shift_aggregates", as: Int.self) == calls,
                     "the aggregates count each outcome once")
             #expect(try await cluster.query("SELECT count(*) FROM inbox WHERE consumer = 'feedback-aggregator.outcomes'", as: Int.self) == calls)
             let statuses = await cluster.tearDown()

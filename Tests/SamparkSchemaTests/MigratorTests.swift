@@ -19,7 +19,7 @@ func withFreshDatabase<T: Sendable>(_ body: (PostgresConfiguration) async throws
                 SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name
                 """).map { try $0.decode(String.self, at: 0) }
             for table in ["org_units", "people", "contacts", "booth_results", "call_centres", "poll_calendar", "opt_outs",
-                          "materials", "campaigns", "call_lists", "list_entries", "attempts", "daily_aggregates", "reports",
+                          "materials", "campaigns", "call_lists", "list_entries", "attempts", "shift_aggregates", "reports",
                           "inbox", "outbox", "schema_migrations"] {
                 #expect(tables.contains(table), "\(table) missing")
             }

@@ -64,7 +64,7 @@ import SamparkTestSupport
                 SELECT u.code || ' ' || t.answer || ' ' || sum(t.answers) FROM answer_tallies t JOIN org_units u ON u.id = t.unit_id
                 GROUP BY u.id, u.code, t.answer ORDER BY u.id, t.answer
                 """) == ["B-1 yes 1", "B-2 no 1"])
-            #expect(try await db.strings("SELECT day::text || ' ' || sum(attempts) FROM daily_aggregates GROUP BY day") == ["2028-11-17 3"])
+            #expect(try await db.strings("SELECT day::text || ' ' || sum(attempts) FROM shift_aggregates GROUP BY day") == ["2028-11-17 3"])
             #expect(try await db.strings("SELECT phone FROM opt_outs") == ["+919800000002"])
             #expect(try await db.strings("SELECT contact_id::text FROM turnout_marks") == ["1"], "only the voter who said they voted")
         }

@@ -16,7 +16,7 @@ public struct ReportRequestHandler: MessageHandler {
     public func handle(_ request: ReportRequest, context: HandlerContext) throws {
         let connection = context.connection
         let now = settings.clock.now()
-        let day = request.day ?? ReportSettings.istDayAndMinute(now).day
+        let day = request.day ?? IST.day(of: now)
         guard day.count == 10, PostgresDate(day) != nil else { throw HandlerError.permanent("day: is not a date as YYYY-MM-DD") }
         do {
             switch request.kind {

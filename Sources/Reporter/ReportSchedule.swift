@@ -48,7 +48,7 @@ public struct ReportSchedule: Service {
     public func publishIfDue() async throws -> Int? {
         guard let at = settings.publishAt else { return nil }
         let now = settings.clock.now()
-        let (day, minute) = ReportSettings.istDayAndMinute(now)
+        let day = IST.day(of: now), minute = IST.minuteOfDay(now)
         guard minute >= at else { return nil }
         let settings = settings
         let published: Int? = try await pool.transaction { connection in

@@ -46,12 +46,4 @@ public struct ReportSettings: Sendable {
         districtLevel = reader.string(Variable.districtLevel, default: "district")
         clock = try CallClock(reader: reader)
     }
-
-    /// The IST day and minute of the day of a moment.
-    public static func istDayAndMinute(_ date: Date) -> (day: String, minute: Int) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "Asia/Kolkata")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
-        return (String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!), c.hour! * 60 + c.minute!)
-    }
 }

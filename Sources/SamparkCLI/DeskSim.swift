@@ -218,26 +218,14 @@ struct Play: Sendable {
 }
 
 extension CallClock {
-    /// The clock the dispatcher runs on (`SAMPARK_CLOCK_START`, `SAMPARK_CLOCK_SPEED`), with
-    /// `speed` instead of the variable's if given; a bad value stops the command naming it.
+    /// The clock the dispatcher runs on (CallClock(environment:)), with `speed` instead of
+    /// the variable's if given; a bad value stops the command naming it.
     static func shared(speed: Double? = nil) throws -> CallClock {
-        let environment = ProcessInfo.processInfo.environment
-        var start: Date?
-        if let raw = environment[startVariable], !raw.isEmpty {
-            guard let date = parseStart(raw) else { throw ValidationError("\(startVariable)=\(raw) is not ISO 8601 with its offset") }
-            start = date
+        do {
+            return try CallClock(environment: ProcessInfo.processInfo.environment, speed: speed)
+        } catch {
+            throw ValidationError("\(error.variable)=\(error.value) is not \(error.allowed)")
         }
-        var rate = speed ?? 1
-        if speed == nil, let raw = environment[speedVariable], !raw.isEmpty {
-            guard let value = parseSpeed(raw) else { throw ValidationError("\(speedVariable)=\(raw) is not a number from 1 to 10000") }
-            rate = value
-        }
-        var origin = Date()
-        if let raw = environment[originVariable], !raw.isEmpty {
-            guard let date = parseOrigin(raw) else { throw ValidationError("\(originVariable)=\(raw) is not an instant (ISO 8601 or seconds since 1970)") }
-            origin = date
-        }
-        return CallClock(start: start, speed: rate, origin: origin)
     }
 }
 

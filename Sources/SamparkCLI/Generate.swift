@@ -43,9 +43,9 @@ struct Generate: ParsableCommand {
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("lists"), withIntermediateDirectories: true)
         var random = SplitMix(seed: seed)
         let day = try pollDate.map { text -> Date in
-            guard let date = Self.dayFormatter.date(from: text) else { throw ValidationError("--poll-date: \(text) is not YYYY-MM-DD") }
+            guard let date = IST.midnight(of: text) else { throw ValidationError("--poll-date: \(text) is not YYYY-MM-DD") }
             return date
-        } ?? Self.dayFormatter.date(from: ReportCommand.todayIST)!
+        } ?? IST.midnight(of: ReportCommand.todayIST)!
         let started = Date()
 
         // The tree: state → divisions → districts → ACs → mandals → shakti kendras → booths.
@@ -192,7 +192,7 @@ struct Generate: ParsableCommand {
         for (i, ac) in acs.enumerated() {
             let phase = i % 3 + 1
             if phase == 1 { phaseOne.append(ac.code) } else if phase == 2 { phaseTwo.append(ac.code) }
-            let date = Self.dayFormatter.string(from: day.addingTimeInterval(Double((phase - 1) * 10 * 86_400)))
+            let date = IST.day(of: day.addingTimeInterval(Double((phase - 1) * 10 * 86_400)))
             calendar.write([ac.code, String(phase), date, "18:00", "AE2028"])
         }
         try calendar.close()
@@ -225,7 +225,7 @@ struct Generate: ParsableCommand {
                            "answers": ["water", "roads", "jobs", "electricity", "none"]]],
             "scope": ["MP"],
         ])
-        let today = Self.dayFormatter.string(from: day)
+        let today = IST.day(of: day)
         // The day's plan: each campaign in its own hours (the dispatcher serves the most urgent
         // kind first, so campaigns sharing hours would wait for those above them).
         let lists: [(String, [String: Any])] = [
@@ -267,14 +267,6 @@ struct Generate: ParsableCommand {
     func write(_ url: URL, _ object: [String: Any]) throws {
         try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]).write(to: url)
     }
-
-    static let dayFormatter: DateFormatter = {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "Asia/Kolkata")
-        formatter.dateFormat = "yyyy-MM-dd"
-        return formatter
-    }()
 }
 
 /// A CSV file written row by row through a buffer (millions of rows).

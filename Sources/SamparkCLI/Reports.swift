@@ -10,12 +10,7 @@ struct ReportCommand: AsyncParsableCommand {
 
     /// Today in India Standard Time, `YYYY-MM-DD` (reports are by IST day), on the same clock
     /// as the dispatcher and the desks (a rehearsal's `SAMPARK_CLOCK_START` moves it).
-    static var todayIST: String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "Asia/Kolkata")!
-        let parts = calendar.dateComponents([.year, .month, .day], from: (try? CallClock.shared())?.now() ?? Date())
-        return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
-    }
+    static var todayIST: String { IST.day(of: (try? CallClock.shared())?.now() ?? Date()) }
 
     /// Publishes `request` with a reply queue of this command's own and hands each answer to
     /// `body`; a refusal is an error naming the reporter's reason.

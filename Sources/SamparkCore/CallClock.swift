@@ -54,4 +54,72 @@ public struct CallClock: Sendable {
         guard let speed = Double(text.trimmingCharacters(in: .whitespaces)), speed >= 1, speed <= 10_000 else { return nil }
         return speed
     }
+
+    /// A clock variable with a value its parser refused.
+    public struct BadVariable: Error {
+        public let variable: String
+        public let value: String
+        /// What the variable takes, in words for the error.
+        public let allowed: String
+    }
+
+    /// The clock the environment names (`SAMPARK_CLOCK_START`, `SAMPARK_CLOCK_SPEED`,
+    /// `SAMPARK_CLOCK_ORIGIN`): the wall clock unless a rehearsal moves it. `speed` overrides
+    /// the variable's. Every process that judges time reads it here, so they agree.
+    public init(environment: [String: String], speed override: Double? = nil) throws(BadVariable) {
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        var start: Date?
+        if let raw = value(Self.startVariable) {
+            guard let date = Self.parseStart(raw) else {
+                throw BadVariable(variable: Self.startVariable, value: raw,
+                                  allowed: "a moment as ISO 8601 with its offset, such as 2028-11-17T10:00:00+05:30")
+            }
+            start = date
+        }
+        var speed = override ?? 1
+        if override == nil, let raw = value(Self.speedVariable) {
+            guard let parsed = Self.parseSpeed(raw) else {
+                throw BadVariable(variable: Self.speedVariable, value: raw, allowed: "a number from 1 to 10000")
+            }
+            speed = parsed
+        }
+        var origin = Date()
+        if let raw = value(Self.originVariable) {
+            guard let date = Self.parseOrigin(raw) else {
+                throw BadVariable(variable: Self.originVariable, value: raw, allowed: "an instant as ISO 8601 or seconds since 1970")
+            }
+            origin = date
+        }
+        self.init(start: start, speed: speed, origin: origin)
+    }
 }
+
+/// Days and times of day in India Standard Time, as reports, rehearsals and generated files
+/// name them (`YYYY-MM-DD`).
+public enum IST {
+    private static let calendar: Calendar = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "Asia/Kolkata")!
+        return calendar
+    }()
+
+    /// The IST day of a moment, `YYYY-MM-DD`.
+    public static func day(of date: Date) -> String {
+        let c = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
+    }
+
+    /// Minutes after IST midnight.
+    public static func minuteOfDay(_ date: Date) -> Int {
+        let c = calendar.dateComponents([.hour, .minute], from: date)
+        return c.hour! * 60 + c.minute!
+    }
+
+    /// The IST midnight starting a `YYYY-MM-DD` day; nil if it is not one.
+    public static func midnight(of day: String) -> Date? {
+        let parts = day.split(separator: "-").compactMap { Int($0) }
+        guard day.count == 10, parts.count == 3 else { return nil }
+        return calendar.date(from: DateComponents(year: parts[0], month: parts[1], day: parts[2]))
+    }
+}
+

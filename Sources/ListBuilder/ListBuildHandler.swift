@@ -33,7 +33,7 @@ public struct ListBuildHandler: MessageHandler {
                 throw fail("request_id", "was used for another request (list \(try built.decode(Int64.self, at: 0))); give this one a new id")
             }
             let ready = try MessageCoding.decode(ListReady.self, from: Array(try built.decode(String.self, at: 2).utf8))
-            try reply(ready, context: context)
+            try context.reply(ready)
             return
         }
 
@@ -88,14 +88,9 @@ public struct ListBuildHandler: MessageHandler {
             """, [listID, PostgresJSONText(String(decoding: try MessageCoding.encode(ready), as: UTF8.self)), ready.entries, ready.hash],
             prepared: true)
         try context.publish(ready, exchange: Topology.listsExchange, routingKey: "list.ready")
-        try reply(ready, context: context)
+        try context.reply(ready)
     }
 
-    private func reply(_ ready: ListReady, context: HandlerContext) throws {
-        guard let replyTo = context.replyTo else { return }
-        // Not mandatory: a requester that stopped waiting has taken its reply queue with it.
-        try context.publish(ready, exchange: "", routingKey: replyTo, messageID: "\(context.messageID)/reply", mandatory: false)
-    }
 
     /// A column holding `[[name, count], ...]` as JSON.
     private func counts(_ row: PostgresRow, _ column: String) throws -> [ListReady.Count] {

@@ -26,10 +26,7 @@ public struct ReportRequestHandler: MessageHandler {
                                                                     on: connection) { body, key in
                         try context.publish(body, exchange: Topology.reportsExchange, routingKey: key, mandatory: false)
                     }
-                    if let replyTo = context.replyTo {
-                        try context.publish(ReportsPublished(day: day, reports: published), exchange: "", routingKey: replyTo,
-                                            messageID: "\(context.messageID)/reply", mandatory: false)
-                    }
+                    try context.reply(ReportsPublished(day: day, reports: published))
                     return
                 }
                 let scope = try DailyReports.scope(code: request.scope, on: connection)
@@ -37,9 +34,7 @@ public struct ReportRequestHandler: MessageHandler {
                                                                on: connection) { body, key in
                     try context.publish(body, exchange: Topology.reportsExchange, routingKey: key, mandatory: false)
                 }
-                if let replyTo = context.replyTo {
-                    try context.publish(report, exchange: "", routingKey: replyTo, messageID: "\(context.messageID)/reply", mandatory: false)
-                }
+                try context.reply(report)
             case .dossier:
                 guard let constituency = request.constituency, !constituency.isEmpty else {
                     throw HandlerError.permanent("constituency: a dossier names its constituency")
@@ -53,9 +48,7 @@ public struct ReportRequestHandler: MessageHandler {
                 try DailyReports.store(body, reportID: dossier.reportID, kind: "dossier", scope: constituency, day: day,
                                        requestMessageID: context.messageID, on: connection)
                 try context.publish(dossier, exchange: Topology.reportsExchange, routingKey: Dossiers.routingKey(for: dossier), mandatory: false)
-                if let replyTo = context.replyTo {
-                    try context.publish(dossier, exchange: "", routingKey: replyTo, messageID: "\(context.messageID)/reply", mandatory: false)
-                }
+                try context.reply(dossier)
             }
         } catch let error as ReportError {
             throw HandlerError.permanent(error.description)

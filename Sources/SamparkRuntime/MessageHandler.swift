@@ -77,6 +77,14 @@ public final class HandlerContext {
 }
 
 extension HandlerContext {
+    /// Answers a request on its `reply_to`, if it has one, through the outbox: one reply per
+    /// request (its id derived from the request's), not mandatory, since a requester that
+    /// stopped waiting has taken its reply queue with it.
+    public func reply<M: SamparkMessage>(_ message: M) throws {
+        guard let replyTo else { return }
+        try publish(message, exchange: "", routingKey: replyTo, messageID: "\(messageID)/reply", mandatory: false)
+    }
+
     /// Counts outbox rows the handler inserted itself, in SQL (the dispatcher builds a
     /// batch of offers in one statement), so the runner wakes the relay after the commit.
     public func didInsertOutboxRows(_ count: Int) { published += count }

@@ -63,11 +63,8 @@ struct DispatchBench {
         try await Topology.declareExchanges(on: amqp)
         // The campaign dials through gateways: their queues.
         let queues = (1...centres).map { Topology.offerQueue(centre: "CC-\($0)", dialing: "gateway") }
-        for queue in queues {
-            try await amqp.declare(QueueDeclaration.quorum(queue))
-            try await amqp.bind(QueueBinding(queue: queue, exchange: Topology.callsExchange, routingKey: queue))
-            try await amqp.purgeQueue(queue)
-        }
+        for centre in 1...centres { try await Topology.apply(Topology.offerQueueSteps(centre: "CC-\(centre)"), on: amqp) }
+        for queue in queues { try await amqp.purgeQueue(queue) }
         // A clock standing still at 11:00 IST on an ordinary day: every gate judged, none closed.
         let moment = ISO8601DateFormatter().date(from: "2028-10-02T11:00:00+05:30")!
         var logger = Logger(label: "bench")

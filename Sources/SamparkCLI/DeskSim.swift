@@ -63,9 +63,9 @@ struct DeskSim: AsyncParsableCommand {
 
         var opened: [AMQPConsumer] = []
         for centre in centres {
+            // Declared as the dispatcher declares them, in case the desks start first.
+            try await Topology.apply(Topology.offerQueueSteps(centre: centre), on: amqp)
             let queue = Topology.offerQueue(centre: centre, dialing: gateway ? "gateway" : "preview")
-            try await amqp.declare(QueueDeclaration.quorum(queue))
-            try await amqp.bind(QueueBinding(queue: queue, exchange: Topology.callsExchange, routingKey: queue))
             opened.append(try await amqp.consume(queue: queue, prefetch: UInt16(min(agents, 1000))))
         }
         let consumers = opened
@@ -275,6 +275,7 @@ actor Presence {
                                          at: date)
             messages.append(try outgoing(presence, exchange: Topology.callsExchange, routingKey: "agent.presence"))
         }
+        guard !messages.isEmpty else { return }
         try await amqp.publish(messages)
         // Only once confirmed: a change that could not be sent is sent on the next update.
         for (agent, state) in sent { lastSent[agent] = state }

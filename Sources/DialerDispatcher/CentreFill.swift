@@ -27,6 +27,8 @@ struct CentreFill {
         /// The centre's code, for metrics (nil: its row was locked by another fill, or it is gone).
         var centre: String?
         var offered = 0
+        /// The agents' share the offers made take (each offer 1 / its campaign's pacing ratio).
+        var weight = 0.0
         var refused: [String: Int] = [:]
     }
 
@@ -58,14 +60,14 @@ struct CentreFill {
         let epsilon = 1e-6
         guard room > epsilon else { return result }
 
-        let centreHours = DailyWindow(from: ISTTime(try centre.decode(String.self, at: 2)) ?? ISTTime(seconds: 0),
-                                      to: ISTTime(try centre.decode(String.self, at: 3)) ?? ISTTime(seconds: 0))
+        // The centre's own hours (the schema keeps calls_from before calls_to).
+        let centreHours = DailyWindow("\(try centre.decode(String.self, at: 2))-\(try centre.decode(String.self, at: 3))")
         let shifts = try centre.decode([String].self, at: 4).compactMap(DailyWindow.init)
         let time = ISTTime(now)
 
         for list in try DueList.of(centreID: centreID, on: connection) {
             guard settings.hours.allows(list.kind, at: time, campaignWindow: list.window,
-                                        centreHours: centreHours.from == centreHours.to ? nil : centreHours, centreShifts: shifts) else {
+                                        centreHours: centreHours, centreShifts: shifts) else {
                 try countClosedWindow(list, centreID: centreID, now: now, on: connection, into: &result)
                 continue
             }
@@ -73,8 +75,7 @@ struct CentreFill {
             // No offer outlives the window it was made in: a desk may not start its call after
             // the window shuts.
             let windowLeft = settings.hours.secondsLeft(list.kind, at: time, campaignWindow: list.window,
-                                                        centreHours: centreHours.from == centreHours.to ? nil : centreHours,
-                                                        centreShifts: shifts)
+                                                        centreHours: centreHours, centreShifts: shifts)
             let expires = now.addingTimeInterval(min(settings.offerLifetime, windowLeft.map(Double.init) ?? .infinity))
             // The first claim takes as many as there is room for (the outcome path: one agent
             // free, one entry judged). Once a claim has refused some, the entries ahead are
@@ -93,6 +94,7 @@ struct CentreFill {
                 result.offered += claim.offered
                 for (reason, count) in claim.refused { result.refused[reason, default: 0] += count }
                 room -= Double(claim.offered) * weight
+                result.weight += Double(claim.offered) * weight
                 // Fewer candidates than asked for: the list has nothing more due here.
                 if claim.candidates < wanted { break }
                 if !claim.refused.isEmpty { judging = true }

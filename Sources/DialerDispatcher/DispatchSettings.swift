@@ -45,8 +45,6 @@ public struct DispatchSettings: Sendable {
         public static let retrySwitchedOff = "SAMPARK_RETRY_SWITCHED_OFF_MINUTES"
         public static let silenceHours = "SAMPARK_SILENCE_HOURS"
         public static let tick = "SAMPARK_DISPATCH_TICK"
-        public static let clockStart = CallClock.startVariable
-        public static let clockSpeed = CallClock.speedVariable
     }
 
     /// Reads every variable; throws `SettingsError` naming the first bad one.

@@ -63,10 +63,11 @@ public final class Dispatcher: Service, Sendable {
     func fill(centreID: Int64, context: HandlerContext) throws {
         let result = try filler.fill(centreID: centreID, now: settings.clock.now(), wait: true, on: context.connection)
         context.didInsertOutboxRows(result.offered)
-        report(result, to: observer, within: context)
+        report(result, within: context)
     }
 
-    private func report(_ result: CentreFill.Result, to observer: DispatchObserver, within context: HandlerContext? = nil) {
+    private func report(_ result: CentreFill.Result, within context: HandlerContext? = nil) {
+        let observer = self.observer
         let tell: @Sendable () -> Void = {
             if let centre = result.centre, result.offered > 0 { observer.offered(centre, result.offered) }
             for (reason, count) in result.refused { observer.refused(reason, count) }
@@ -160,10 +161,12 @@ public final class Dispatcher: Service, Sendable {
                 continue
             }
             if result.offered > 0 { relay?.wake() }
-            report(result, to: observer)
+            report(result)
+            live += result.weight
             round.offered += result.offered
             for (reason, count) in result.refused { round.refused[reason, default: 0] += count }
         }
+        // After the round: the live offers read before it, and what its fills added.
         observer.liveOffers(live)
         if round.offered + round.released + round.reclaimed > 0 || !round.refused.isEmpty {
             logger.info("dispatch round", metadata: [

@@ -19,26 +19,27 @@ public enum DailyReports {
         guard let code, code != "national" else {
             return Scope(scope: ReportScope(level: "national", code: "national", name: "National", state: nil), path: nil)
         }
-        guard let row = try connection.query("""
-            SELECT u.level, u.code, u.name, s.code, u.path::text FROM org_units u JOIN org_units s ON s.id = u.state_id WHERE u.code = $1
-            """, [code], prepared: true).first else {
+        guard let row = try connection.query("\(unitScope) WHERE u.code = $1", [code], prepared: true).first else {
             throw ReportError.unknown("scope: no unit has the code in this request")
         }
-        return Scope(scope: ReportScope(level: try row.decode(String.self, at: 0), code: try row.decode(String.self, at: 1),
-                                        name: try row.decode(String.self, at: 2), state: try row.decode(String.self, at: 3)),
-                     path: try row.decode(String.self, at: 4))
+        return try scope(of: row)
+    }
+
+    /// A unit as a report's scope: its level, code, name, state's code and path.
+    private static let unitScope = """
+        SELECT u.level, u.code, u.name, s.code, u.path::text FROM org_units u JOIN org_units s ON s.id = u.state_id
+        """
+
+    private static func scope(of row: PostgresRow) throws -> Scope {
+        Scope(scope: ReportScope(level: try row.decode(String.self, at: 0), code: try row.decode(String.self, at: 1),
+                                 name: try row.decode(String.self, at: 2), state: try row.decode(String.self, at: 3)),
+              path: try row.decode(String.self, at: 4))
     }
 
     /// Every scope the set time publishes: each district, each state, the nation.
     public static func allScopes(districtLevel: String, on connection: PostgresConnection) throws -> [Scope] {
-        let units = try connection.query("""
-            SELECT u.level, u.code, u.name, s.code, u.path::text FROM org_units u JOIN org_units s ON s.id = u.state_id
-            WHERE u.level IN ($1, 'state') ORDER BY u.level = 'state', u.code
-            """, [districtLevel], prepared: true).map { row in
-            Scope(scope: ReportScope(level: try row.decode(String.self, at: 0), code: try row.decode(String.self, at: 1),
-                                     name: try row.decode(String.self, at: 2), state: try row.decode(String.self, at: 3)),
-                  path: try row.decode(String.self, at: 4))
-        }
+        let units = try connection.query("\(unitScope) WHERE u.level IN ($1, 'state') ORDER BY u.level = 'state', u.code",
+                                         [districtLevel], prepared: true).map(scope(of:))
         return units + [try scope(code: nil, on: connection)]
     }
 

@@ -55,15 +55,13 @@ public struct ReportSchedule: Service {
             guard try connection.query("""
                 INSERT INTO report_runs (day, reports) VALUES ($1::date, 0) ON CONFLICT (day) DO NOTHING RETURNING day
                 """, [day], prepared: true).first != nil else { return nil }
-            var count = 0
             let ids = try ReportPublishing.publishAll(day: day, settings: settings, generatedAt: now, requestMessageID: nil,
                                                       on: connection) { report, key in
-                count += 1
                 try Outbox.insert(report, exchange: Topology.reportsExchange, routingKey: key,
                                   messageID: "scheduled/\(report.reportID)", appID: "reporter", mandatory: false, on: connection)
             }
             try connection.execute("UPDATE report_runs SET reports = $2 WHERE day = $1::date", [day, ids.count], prepared: true)
-            return count
+            return ids.count
         }
         if published != nil { relay?.wake() }
         return published

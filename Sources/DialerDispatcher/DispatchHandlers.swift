@@ -32,6 +32,8 @@ public struct AgentPresenceHandler: MessageHandler {
                                                 prepared: true).first?.decode(Int64.self, at: 0) else {
             throw HandlerError.permanent("centre: no call centre has this code")
         }
+        // Only the centre's own desks (or a trusted user) say who is at its seats.
+        if let refusal = Sender.refusal(context.sender, forCentre: presence.centre) { throw HandlerError.permanent(refusal) }
         try connection.execute("""
             INSERT INTO agents (centre_id, agent, state, shift, changed_at) VALUES ($1, $2, $3, $4, $5)
             ON CONFLICT (centre_id, agent) DO UPDATE SET state = EXCLUDED.state, shift = EXCLUDED.shift, changed_at = EXCLUDED.changed_at
@@ -64,7 +66,8 @@ public struct OutcomeHandler: MessageHandler {
                    -- This offer is not the entry's last, or the entry has ended meanwhile: the
                    -- call counts as an attempt, and decides nothing.
                    EXISTS (SELECT 1 FROM offers x WHERE x.entry_id = o.entry_id AND x.id > o.id)
-                       OR e.state IN ('completed', 'suppressed', 'exhausted'), e.phone
+                       OR e.state IN ('completed', 'suppressed', 'exhausted'), e.phone,
+                   (SELECT code FROM call_centres WHERE id = o.centre_id)
             FROM offers o JOIN list_entries e ON e.id = o.entry_id
             JOIN call_lists l ON l.id = e.list_id JOIN campaigns k ON k.id = l.campaign_id
             WHERE o.id = $1 FOR NO KEY UPDATE OF o, e
@@ -73,6 +76,10 @@ public struct OutcomeHandler: MessageHandler {
         }
         guard try offer.decode(Int64.self, at: 1) == outcome.entryID else {
             throw HandlerError.permanent("entry_id: the attempt was an offer of another entry")
+        }
+        // Only the centre that was offered the call (or a trusted user) reports how it went.
+        if let refusal = Sender.refusal(context.sender, forCentre: try offer.decode(String.self, at: 7)) {
+            throw HandlerError.permanent(refusal)
         }
         // A second outcome for one attempt (another message id): the first one counted.
         guard try offer.decode(String.self, at: 0) != "answered" else { return }

@@ -37,16 +37,21 @@ public struct CallOutcomeHandler: BatchMessageHandler {
         text += "]"
         let json = PostgresJSONText(text)
 
-        // An outcome naming no offer, or an offer of another entry, can never be recorded: the
-        // batch fails and the runner handles each outcome alone, dead-lettering that one.
-        if let unknown = try connection.query("""
-            SELECT x.attempt_id, o.id IS NULL
-            FROM jsonb_array_elements($1::jsonb) AS e, jsonb_to_record(e -> 'o') AS x(attempt_id bigint, entry_id bigint)
-            LEFT JOIN offers o ON o.id = x.attempt_id
-            WHERE o.id IS NULL OR o.entry_id <> x.entry_id LIMIT 1
-            """, [json], prepared: true).first {
-            throw HandlerError.permanent(try unknown.decode(Bool.self, at: 1)
-                ? "attempt_id: no offer was made with this attempt id" : "entry_id: the attempt was an offer of another entry")
+        // An outcome naming no offer, an offer of another entry, or a call of a centre its
+        // sender may not speak for (``Sender``) can never be recorded: the batch fails and the
+        // runner handles each outcome alone, dead-lettering that one.
+        let offers = try connection.query("""
+            SELECT (e.n - 1)::int, o.id IS NOT NULL, o.entry_id = x.entry_id, cc.code
+            FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(item, n),
+                 jsonb_to_record(e.item -> 'o') AS x(attempt_id bigint, entry_id bigint)
+            LEFT JOIN offers o ON o.id = x.attempt_id LEFT JOIN call_centres cc ON cc.id = o.centre_id
+            """, [json], prepared: true)
+        for row in offers {
+            guard try row.decode(Bool.self, at: 1) else { throw HandlerError.permanent("attempt_id: no offer was made with this attempt id") }
+            guard try row.decode(Bool.self, at: 2) else { throw HandlerError.permanent("entry_id: the attempt was an offer of another entry") }
+            if let refusal = Sender.refusal(batch[try row.decode(Int.self, at: 0)].sender, forCentre: try row.decode(String.self, at: 3)) {
+                throw HandlerError.permanent(refusal)
+            }
         }
         let escalations = try connection.query(Self.recordSQL, [json], prepared: true).first?.decode(Int.self, at: 0) ?? 0
         context.didInsertOutboxRows(escalations)

@@ -46,6 +46,9 @@ public final class AMQPConnection: Sendable {
         core.submit(.close(nil))
     }
 
+    /// The RabbitMQ user it logs in as: the `user_id` of what it publishes.
+    public var user: String { core.configuration.user }
+
     /// True while a connection to the broker is open.
     public var isConnected: Bool { core.status.withLock { $0.connected } }
 

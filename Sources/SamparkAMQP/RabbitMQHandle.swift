@@ -11,6 +11,10 @@ final class RabbitMQHandle {
     let frameMax: Int
     let heartbeat: Int
     let socketDescriptor: Int32
+    /// The user this connection logged in as: the `user_id` of every message it publishes
+    /// that names none, so that whoever consumes it knows, as the broker verified, who sent
+    /// it (a centre cannot claim another's user; docs/security.md).
+    let user: String
     private var destroyed = false
 
     /// Opens the socket (TCP or TLS), logs in, and negotiates heartbeats and frame size.
@@ -65,6 +69,7 @@ final class RabbitMQHandle {
         self.frameMax = Int(amqp_get_frame_max(state))
         self.heartbeat = Int(amqp_get_heartbeat(state))
         self.socketDescriptor = amqp_get_sockfd(state)
+        self.user = configuration.user
         opened = true
     }
 
@@ -183,7 +188,7 @@ final class RabbitMQHandle {
         if let value = message.properties.expiration { properties.expiration = arena.bytes(value); flags |= UInt32(AMQP_BASIC_EXPIRATION_FLAG) }
         if let value = message.properties.messageID { properties.message_id = arena.bytes(value); flags |= UInt32(AMQP_BASIC_MESSAGE_ID_FLAG) }
         if let value = message.properties.type { properties.type = arena.bytes(value); flags |= UInt32(AMQP_BASIC_TYPE_FLAG) }
-        if let value = message.properties.userID { properties.user_id = arena.bytes(value); flags |= UInt32(AMQP_BASIC_USER_ID_FLAG) }
+        properties.user_id = arena.bytes(message.properties.userID ?? user); flags |= UInt32(AMQP_BASIC_USER_ID_FLAG)
         if let value = message.properties.appID { properties.app_id = arena.bytes(value); flags |= UInt32(AMQP_BASIC_APP_ID_FLAG) }
         if !message.properties.headers.isEmpty {
             properties.headers = arena.table(message.properties.headers)

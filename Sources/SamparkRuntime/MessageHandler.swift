@@ -44,12 +44,14 @@ public final class HandlerContext {
     public let replyTo: String?
     /// The queue the message came from (also the inbox's consumer name).
     public let queue: String
+    /// Who sent it, as the broker verified (``Sender``); nil if the message named nobody.
+    public let sender: Sender?
     let appID: String
     private(set) var published = 0
     private(set) var afterCommit: [@Sendable () -> Void] = []
 
     init(connection: PostgresConnection, messageID: String, messageType: String, correlationID: String?,
-         replyTo: String?, queue: String, appID: String) {
+         replyTo: String?, queue: String, appID: String, sender: Sender? = nil) {
         self.connection = connection
         self.messageID = messageID
         self.messageType = messageType
@@ -57,6 +59,7 @@ public final class HandlerContext {
         self.replyTo = replyTo
         self.queue = queue
         self.appID = appID
+        self.sender = sender
     }
 
     /// Records `message` in the outbox, inside the handler's transaction; the outbox relay
@@ -116,11 +119,44 @@ public struct Incoming<Message: Sendable>: Sendable {
     public let message: Message
     public let messageID: String
     public let body: [UInt8]
+    /// Who sent it (``Sender``); nil if the message named nobody.
+    public let sender: Sender?
 
-    public init(message: Message, messageID: String, body: [UInt8] = []) {
+    public init(message: Message, messageID: String, body: [UInt8] = [], sender: Sender? = nil) {
         self.message = message
         self.messageID = messageID
         self.body = body
+        self.sender = sender
+    }
+}
+
+/// Who sent a message: its `user_id`, which RabbitMQ verifies against the publishing
+/// connection's user, so a call centre cannot speak for another (docs/security.md). A message
+/// a worker re-published (a retry through a delay queue) carries its first sender in the
+/// `x-sampark-sender` header, believed only when the verified publisher is ``trusted``.
+public struct Sender: Sendable, Hashable {
+    /// The RabbitMQ user that sent it first.
+    public let user: String
+    /// One of `SAMPARK_TRUSTED_SENDERS` (the operator, the worker itself): may speak for any
+    /// centre (desk-sim, replays of dead letters).
+    public let trusted: Bool
+
+    public init(user: String, trusted: Bool) {
+        self.user = user
+        self.trusted = trusted
+    }
+
+    /// Whether this sender may report calls or presence of `centre`: its desks' user
+    /// (`centre-<code>`), its gateway's (`centre-<code>-gateway`), or a trusted one.
+    public func speaks(forCentre centre: String) -> Bool {
+        let own = "centre-" + centre.lowercased()
+        return trusted || user == own || user == own + "-gateway"
+    }
+
+    /// The reason a handler refuses a message `sender` sent for `centre`, or nil if it may.
+    public static func refusal(_ sender: Sender?, forCentre centre: String) -> String? {
+        guard let sender else { return "user_id: the message names no sender; a centre's messages must carry its user_id" }
+        return sender.speaks(forCentre: centre) ? nil : "user_id: \(sender.user) may not speak for centre \(centre)"
     }
 }
 
@@ -135,7 +171,7 @@ struct RegisteredHandler: Sendable {
     let batch: Batch?
 
     struct Batch: Sendable {
-        let decode: @Sendable ([UInt8], String) throws -> any Sendable
+        let decode: @Sendable ([UInt8], String, Sender?) throws -> any Sendable
         let work: @Sendable ([any Sendable]) -> Work
     }
 
@@ -153,10 +189,14 @@ struct RegisteredHandler: Sendable {
         // On its own (a batch that failed is handled message by message): a batch of one.
         decode = { body in
             let message = try MessageCoding.decode(H.Message.self, from: body)
-            return { context in try handler.handle([Incoming(message: message, messageID: context.messageID, body: body)], context: context) }
+            return { context in
+                try handler.handle([Incoming(message: message, messageID: context.messageID, body: body, sender: context.sender)], context: context)
+            }
         }
         batch = Batch(
-            decode: { body, id in Incoming(message: try MessageCoding.decode(H.Message.self, from: body), messageID: id, body: body) },
+            decode: { body, id, sender in
+                Incoming(message: try MessageCoding.decode(H.Message.self, from: body), messageID: id, body: body, sender: sender)
+            },
             work: { items in
                 // Every item was made by `decode` above, so each is an Incoming<H.Message>.
                 let typed = items.compactMap { $0 as? Incoming<H.Message> }

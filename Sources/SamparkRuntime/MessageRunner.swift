@@ -41,10 +41,16 @@ public final class MessageRunner: Service, Sendable {
         /// A body larger than this is dead-lettered unread (`SAMPARK_MAX_BODY_BYTES`): no
         /// decoder ever sees a hostile multi-megabyte message.
         public var maxBodyBytes: Int
+        /// RabbitMQ users whose messages may speak for any centre, and whose re-published
+        /// copies' `x-sampark-sender` header is believed (``Sender``): the operator and the
+        /// worker's own user (`SAMPARK_TRUSTED_SENDERS`).
+        public var trustedSenders: Set<String>
 
         public init(queue: String, prefetch: UInt16 = 50, concurrency: Int = 4,
                     retry: RetryPolicy = .default, appID: String, killAfterCommit: Int? = nil,
-                    batchSize: Int = 100, batchWait: Duration = .milliseconds(20), maxBodyBytes: Int = 8 << 20) {
+                    batchSize: Int = 100, batchWait: Duration = .milliseconds(20), maxBodyBytes: Int = 8 << 20,
+                    trustedSenders: Set<String> = []) {
+            self.trustedSenders = trustedSenders
             self.queue = queue
             self.prefetch = prefetch
             self.concurrency = max(1, concurrency)
@@ -213,7 +219,7 @@ public final class MessageRunner: Service, Sendable {
         var items: [(delivery: Delivery, id: String, item: any Sendable)] = [], alone: [Delivery] = []
         for delivery in deliveries {
             if delivery.body.count <= settings.maxBodyBytes, let id = delivery.properties.messageID, !id.isEmpty,
-               let item = try? batch.decode(delivery.body, id) {
+               let item = try? batch.decode(delivery.body, id, sender(of: delivery)) {
                 items.append((delivery, id, item))
             } else {
                 alone.append(delivery)
@@ -298,7 +304,7 @@ public final class MessageRunner: Service, Sendable {
         }
 
         let queue = settings.queue, appID = settings.appID
-        let properties = delivery.properties
+        let properties = delivery.properties, sender = sender(of: delivery)
         do {
             let handled: (published: Int, afterCommit: [@Sendable () -> Void])? = try await pool.transaction { connection in
                 let fresh = try connection.execute(
@@ -307,7 +313,7 @@ public final class MessageRunner: Service, Sendable {
                 guard fresh == 1 else { return nil }
                 let context = HandlerContext(connection: connection, messageID: messageID, messageType: type,
                                              correlationID: properties.correlationID, replyTo: properties.replyTo,
-                                             queue: queue, appID: appID)
+                                             queue: queue, appID: appID, sender: sender)
                 try work(context)
                 return (context.published, context.afterCommit)
             }
@@ -343,6 +349,26 @@ public final class MessageRunner: Service, Sendable {
         }
     }
 
+    /// Who sent `delivery` (``Sender``): its verified `user_id`, or, when a trusted user
+    /// re-published it, the first sender it names.
+    func sender(of delivery: Delivery) -> Sender? {
+        guard let user = delivery.properties.userID, !user.isEmpty else { return nil }
+        guard settings.trustedSenders.contains(user) else { return Sender(user: user, trusted: false) }
+        if let first = delivery.properties.headers[Headers.sender]?.stringValue, !first.isEmpty {
+            return Sender(user: first, trusted: settings.trustedSenders.contains(first))
+        }
+        return Sender(user: user, trusted: true)
+    }
+
+    /// `delivery`'s properties for a copy this worker publishes (a retry, a dead letter): its
+    /// sender moves into a header, since the broker lets a connection claim only its own user.
+    private func copyProperties(of delivery: Delivery) -> AMQPProperties {
+        var properties = delivery.properties
+        if let sender = sender(of: delivery) { properties.headers[Headers.sender] = .string(sender.user) }
+        properties.userID = nil
+        return properties
+    }
+
     private func attempt(of delivery: Delivery) -> Int {
         Int(delivery.properties.headers[Headers.attempt]?.intValue ?? 1)
     }
@@ -353,7 +379,7 @@ public final class MessageRunner: Service, Sendable {
         guard attempt < settings.retry.maxAttempts else {
             return await deadLetter(delivery, reason: "gave up after \(attempt) attempts: \(reason)", logger: logger)
         }
-        var properties = delivery.properties
+        var properties = copyProperties(of: delivery)
         properties.headers[Headers.attempt] = .int(Int64(attempt + 1))
         properties.headers[Headers.lastError] = .string(Headers.clip(reason))
         let copy = OutgoingMessage(exchange: "", routingKey: RetryPolicy.delayQueue(for: settings.queue, retry: attempt),
@@ -371,7 +397,7 @@ public final class MessageRunner: Service, Sendable {
 
     /// Publishes a copy with the reason to the dead-letter exchange, then acks.
     private func deadLetter(_ delivery: Delivery, reason: String, logger: Logger) async -> Outcome {
-        var properties = delivery.properties
+        var properties = copyProperties(of: delivery)
         properties.headers[Headers.reason] = .string(Headers.clip(reason))
         properties.headers[Headers.queue] = .string(settings.queue)
         properties.headers[Headers.attempt] = .int(Int64(attempt(of: delivery)))
@@ -448,6 +474,8 @@ public enum Headers {
     public static let queue = "x-sampark-queue"
     /// When it was dead-lettered (seconds since 1970).
     public static let deadAt = "x-sampark-dead-at"
+    /// On a copy a worker re-published: the RabbitMQ user that sent the message first.
+    public static let sender = "x-sampark-sender"
 
     /// Headers stay small: reasons are cut at 500 characters.
     static func clip(_ text: String) -> String { text.count > 500 ? String(text.prefix(500)) + "…" : text }

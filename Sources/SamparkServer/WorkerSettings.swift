@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// The settings every Sampark worker process reads from `SAMPARK_*` variables.
@@ -19,6 +20,7 @@ public struct WorkerSettings: Sendable, Equatable {
         public static let logLevel = "SAMPARK_LOG_LEVEL"
         public static let shutdownTimeout = "SAMPARK_SHUTDOWN_TIMEOUT"
         public static let maxBodyBytes = "SAMPARK_MAX_BODY_BYTES"
+        public static let trustedSenders = "SAMPARK_TRUSTED_SENDERS"
     }
 
     /// The private broker that `scripts/services.sh` starts: development works with no settings.
@@ -56,6 +58,11 @@ public struct WorkerSettings: Sendable, Equatable {
     public var shutdownTimeout: Duration
     /// `SAMPARK_MAX_BODY_BYTES`: a message body larger than this is dead-lettered unread.
     public var maxBodyBytes: Int
+    /// `SAMPARK_TRUSTED_SENDERS`: RabbitMQ users (comma-separated) whose messages may speak for
+    /// any call centre (the operator replaying dead letters, `sampark desk-sim` as the
+    /// development user); every other outcome or presence must come from its centre's own
+    /// user. The worker's own user is always trusted (its retries). Default `operator,sampark`.
+    public var trustedSenders: Set<String>
 
     /// Reads every variable; throws ``SettingsError`` for the first bad one.
     ///
@@ -75,6 +82,8 @@ public struct WorkerSettings: Sendable, Equatable {
             Variable.shutdownTimeout, default: Self.defaultShutdownTimeout, in: Self.shutdownTimeoutRange)
         // 8 MiB: an ingest batch of 5,000 long rows is well under it.
         maxBodyBytes = try reader.integer(Variable.maxBodyBytes, default: 8 << 20, in: 1024...(256 << 20))
+        trustedSenders = Set(reader.string(Variable.trustedSenders, default: "operator,sampark")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
     }
 
     /// ``amqpURL`` with its password masked: safe to log.
@@ -95,6 +104,7 @@ public struct WorkerSettings: Sendable, Equatable {
             "prefetch": .stringConvertible(prefetch),
             "concurrency": .stringConvertible(concurrency),
             "log_level": .string(logLevel.rawValue),
+            "trusted_senders": .string(trustedSenders.sorted().joined(separator: ",")),
             "shutdown_timeout_s": .stringConvertible(Double(shutdownTimeout.components.seconds)
                 + Double(shutdownTimeout.components.attoseconds) / 1e18),
         ]

@@ -92,7 +92,8 @@ public enum WorkerMain {
         let runner = MessageRunner(
             settings: .init(queue: queue.name, prefetch: UInt16(settings.prefetch), concurrency: settings.concurrency, appID: name,
                             killAfterCommit: ProcessInfo.processInfo.environment["SAMPARK_FAULT_KILL_AFTER_COMMIT"].flatMap { Int($0) },
-                            batchSize: batchSize, maxBodyBytes: settings.maxBodyBytes),
+                            batchSize: batchSize, maxBodyBytes: settings.maxBodyBytes,
+                            trustedSenders: settings.trustedSenders.union([amqp.user])),
             handlers: parts.handlers, batchHandlers: parts.batchHandlers, amqp: amqp, pool: pool, relay: relay, logger: logger,
             observer: { observation in
                 let type = observation.messageType

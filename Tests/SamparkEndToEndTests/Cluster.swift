@@ -48,6 +48,29 @@ final class Cluster: Sendable {
         guard migrate.status == 0 else { throw ClusterError("sampark migrate failed: \(migrate.output)") }
         let topology = try await cli(["topology"])
         guard topology.status == 0 else { throw ClusterError("sampark topology failed: \(topology.output)") }
+        // Each worker logs in as a member of its own least-privileged role (docs/security.md),
+        // as in production: a grant the worker lacks fails the test that needs it.
+        for worker in Self.workers {
+            let login = try await run(Self.binDirectory.appendingPathComponent("sampark"),
+                                      ["db-login", databaseLogin(of: worker), "--role", worker],
+                                      extraEnvironment: ["SAMPARK_DB_LOGIN_PASSWORD": Self.workerPassword])
+            guard login.status == 0 else { throw ClusterError("sampark db-login for \(worker) failed: \(login.output)") }
+        }
+    }
+
+    /// The password of every worker login a cluster makes (test servers on loopback only).
+    static let workerPassword = "e2e-worker-password"
+
+    /// The PostgreSQL login `worker` runs as: the cluster's own, dropped with it.
+    func databaseLogin(of worker: String) -> String { "\(database)_\(worker.replacingOccurrences(of: "-", with: "_"))" }
+
+    /// `postgresURL` with `worker`'s own login instead of the owner's.
+    func postgresURL(of worker: String) throws -> String {
+        guard let at = postgresURL.range(of: "@"), let scheme = postgresURL.range(of: "://") else {
+            throw ClusterError("bad SAMPARK_TEST_POSTGRES_URL")
+        }
+        return String(postgresURL[..<scheme.upperBound]) + databaseLogin(of: worker) + ":" + Self.workerPassword
+            + String(postgresURL[at.lowerBound...])
     }
 
     var environment: [String: String] {
@@ -69,7 +92,9 @@ final class Cluster: Sendable {
     func start(_ worker: String, executable: String? = nil, extraEnvironment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = Self.binDirectory.appendingPathComponent(executable ?? worker)
-        process.environment = environment.merging(extraEnvironment) { _, new in new }
+        var own = environment
+        if Self.workers.contains(executable ?? worker) { own["SAMPARK_POSTGRES_URL"] = try postgresURL(of: executable ?? worker) }
+        process.environment = own.merging(extraEnvironment) { _, new in new }
         let log = logDirectory.appendingPathComponent("\(worker).log")
         if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log)
@@ -118,11 +143,12 @@ final class Cluster: Sendable {
     }
 
     /// Runs a program in the cluster's environment, its output (both streams) collected.
-    func run(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
+    func run(_ executable: URL, _ arguments: [String], extraEnvironment: [String: String] = [:],
+             timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        process.environment = environment
+        process.environment = environment.merging(extraEnvironment) { _, new in new }
         let output = logDirectory.appendingPathComponent("cli-\(UUID().uuidString).out")
         FileManager.default.createFile(atPath: output.path, contents: nil)
         let handle = try FileHandle(forWritingTo: output)
@@ -178,6 +204,9 @@ final class Cluster: Sendable {
         try? TestEnvironment.services("rabbitmqctl", "delete_vhost", vhost)
         if let admin = try? PostgresPool(configuration: PostgresConfiguration(url: TestEnvironment.postgresURL()), size: 1) {
             _ = try? await admin.execute("DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+            // The logins own nothing and hold no grant of their own (only membership), so
+            // they drop once their database is gone.
+            for worker in Self.workers { _ = try? await admin.execute("DROP ROLE IF EXISTS \(databaseLogin(of: worker))") }
             await admin.shutdown()
         }
         return statuses

@@ -222,6 +222,35 @@ import SamparkTestSupport
         }
     }
 
+    /// Who sent a message is what the broker verified (`user_id`, set on every publish to the
+    /// connection's own user), and it survives the runner's retries and dead letters in the
+    /// `x-sampark-sender` header, which only a trusted publisher's copies are believed on.
+    @Test func theSenderIsTheVerifiedUserAndSurvivesRetriesAndDeadLetters() async throws {
+        try await withRunning { fixture in
+            let own = Sender(user: RuntimeFixture.ownUser, trusted: true)
+            try await fixture.send([Ping(n: 1, mode: "transient:1")])
+            #expect(try await eventually { try await fixture.effects() == ["ping-1"] })
+            #expect(fixture.senders.of(1) == [own, own], "set by the client, verified by the broker, kept on the retry")
+
+            // A copy a trusted user re-published for a centre (as a retry or a replay is): the
+            // first sender is the centre's, and not trusted.
+            let centre = Sender(user: "centre-drg-01", trusted: false)
+            try await fixture.send([Ping(n: 2, mode: "transient:1")], headers: [Headers.sender: .string(centre.user)])
+            #expect(try await eventually { try await fixture.effects().contains("ping-2") })
+            #expect(fixture.senders.of(2) == [centre, centre])
+            try await fixture.send([Ping(n: 3, mode: "permanent")], headers: [Headers.sender: .string(centre.user)])
+            let letter = try #require(try await fixture.take(1, from: fixture.queue.deadQueue).first)
+            #expect(letter.properties.headers[Headers.sender]?.stringValue == centre.user)
+            #expect(letter.properties.userID == RuntimeFixture.ownUser, "the copy is the runner's own publish")
+
+            // Claiming another user is refused by the broker itself (406 PRECONDITION_FAILED).
+            await #expect(throws: AMQPError.self) {
+                try await fixture.send([Ping(n: 4, mode: "ok")], userID: centre.user)
+            }
+            #expect(fixture.attempts.count(4) == 0, "never delivered")
+        }
+    }
+
     @Test func aMessageThatNeverWorksEndsDeadLetteredNotSpinning() async throws {
         try await withRunning { fixture in
             try await fixture.send([Ping(n: 6, mode: "always-transient")])

@@ -66,12 +66,21 @@ final class AttemptCounter: Sendable {
     func count(_ n: Int) -> Int { counts.withLock { $0[n, default: 0] } }
 }
 
+/// The sender each attempt saw, per n.
+final class SenderLog: Sendable {
+    private let seen = Mutex<[Int: [Sender?]]>([:])
+    func append(_ n: Int, _ sender: Sender?) { seen.withLock { $0[n, default: []].append(sender) } }
+    func of(_ n: Int) -> [Sender?] { seen.withLock { $0[n, default: []] } }
+}
+
 struct PingHandler: MessageHandler {
     let attempts: AttemptCounter
     let replyQueue: String
+    let senders: SenderLog
 
     func handle(_ message: Ping, context: HandlerContext) throws {
         let attempt = attempts.next(message.n)
+        senders.append(message.n, context.sender)
         try context.connection.execute("INSERT INTO runtime_effects (message_id, n) VALUES ($1, $2)", [context.messageID, message.n])
         switch message.mode {
         case "permanent":
@@ -101,11 +110,15 @@ final class RuntimeFixture: Sendable {
     let queue: Topology.WorkQueue
     let replyQueue: String
     let attempts = AttemptCounter()
+    let senders = SenderLog()
     let retry = RetryPolicy(delays: [.milliseconds(100), .milliseconds(200), .milliseconds(300)])
     let relay: OutboxRelay
     let runner: MessageRunner
     let outcomes = OutcomeLog()
     let batches = BatchLog()
+
+    /// The runner's own RabbitMQ user (the test broker's), trusted as a worker trusts its own.
+    static let ownUser = "sampark"
 
     /// Bodies over this are dead-lettered unread (small here, so a test can send one over it).
     static let maxBodyBytes = 64 << 10
@@ -134,18 +147,22 @@ final class RuntimeFixture: Sendable {
         relay = OutboxRelay(settings: .init(batchSize: 100, pollInterval: .milliseconds(200)), amqp: amqp, pool: pool, logger: logger)
         let outcomes = self.outcomes
         runner = MessageRunner(settings: .init(queue: queue.name, prefetch: 100, concurrency: 4, retry: retry, appID: "runtime-test",
-                                               batchSize: 40, batchWait: .milliseconds(30), maxBodyBytes: Self.maxBodyBytes),
-                               handlers: [PingHandler(attempts: attempts, replyQueue: replyQueue)],
+                                               batchSize: 40, batchWait: .milliseconds(30), maxBodyBytes: Self.maxBodyBytes,
+                                               trustedSenders: [Self.ownUser]),
+                               handlers: [PingHandler(attempts: attempts, replyQueue: replyQueue, senders: senders)],
                                batchHandlers: [TallyBatchHandler(log: batches)],
                                amqp: amqp, pool: pool, relay: relay, logger: logger,
                                observer: { outcomes.append($0.outcome) })
     }
 
     /// Publishes pings straight to the work queue.
-    func send(_ pings: [Ping], messageID: (Ping) -> String = { "ping-\($0.n)" }, type: String = Ping.messageType) async throws {
+    func send(_ pings: [Ping], messageID: (Ping) -> String = { "ping-\($0.n)" }, type: String = Ping.messageType,
+              headers: [String: AMQPFieldValue] = [:], userID: String? = nil) async throws {
         try await amqp.publish(try pings.map { ping in
             var properties = AMQPProperties(contentType: "application/json", messageID: messageID(ping))
             properties.type = type
+            properties.headers = headers
+            properties.userID = userID
             return OutgoingMessage(exchange: "", routingKey: queue.name, body: try MessageCoding.encode(ping), properties: properties)
         })
     }

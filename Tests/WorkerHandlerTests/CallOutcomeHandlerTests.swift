@@ -87,4 +87,31 @@ import SamparkTestSupport
             }
         }
     }
+
+    /// An outcome is recorded only from the centre that was offered the call (its desks' or its
+    /// gateway's user, as RabbitMQ verified), or from a trusted user; one naming nobody, or
+    /// another centre, is refused by reason, and nothing of its batch is kept.
+    @Test func onlyTheOfferedCentreOrATrustedUserMayReportACall() async throws {
+        try await FreshDatabase.with("outcomes") { db in
+            try await db.pool.withConnection { try $0.executeScript(Self.setup) }
+            let refused: [(Sender?, String)] = [
+                (nil, "user_id: the message names no sender; a centre's messages must carry its user_id"),
+                (Sender(user: "centre-c2", trusted: false), "user_id: centre-c2 may not speak for centre C1"),
+                (Sender(user: "centre-c1-desk", trusted: false), "user_id: centre-c1-desk may not speak for centre C1"),
+            ]
+            for (sender, reason) in refused {
+                do {
+                    try await db.handle(batch: CallOutcomeHandler(), [(Self.outcome(1, .connected), "m1")], sender: sender)
+                    Issue.record("an outcome from \(sender?.user ?? "nobody") was recorded")
+                } catch let error as HandlerError {
+                    #expect(error.description == reason)
+                }
+            }
+            #expect(try await db.count("SELECT count(*) FROM attempts") == 0)
+            try await db.handle(batch: CallOutcomeHandler(), [(Self.outcome(1, .connected), "m1")], sender: Sender(user: "centre-c1", trusted: false))
+            try await db.handle(batch: CallOutcomeHandler(), [(Self.outcome(2, .busy), "m2")], sender: Sender(user: "centre-c1-gateway", trusted: false))
+            try await db.handle(batch: CallOutcomeHandler(), [(Self.outcome(3, .busy), "m3")], sender: Sender(user: "desk-sim", trusted: true))
+            #expect(try await db.count("SELECT count(*) FROM attempts") == 3)
+        }
+    }
 }

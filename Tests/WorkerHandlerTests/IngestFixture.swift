@@ -24,23 +24,27 @@ struct FreshDatabase {
         }
     }
 
+    static let `operator` = Sender(user: "operator", trusted: true)
+
     /// Runs `handler` on `message` in one transaction, as the runner does (without the broker).
+    /// `sender` defaults to a trusted one (the operator's, as desk-sim in development).
     func handle<H: MessageHandler>(_ handler: H, _ message: H.Message, messageID: String = UUID().uuidString,
-                                   replyTo: String? = nil) async throws {
+                                   replyTo: String? = nil, sender: Sender? = Self.operator) async throws {
         try await pool.transaction { connection in
             let context = HandlerContext(connection: connection, messageID: messageID, messageType: H.Message.messageType,
-                                         correlationID: nil, replyTo: replyTo, queue: "test", appID: "test")
+                                         correlationID: nil, replyTo: replyTo, queue: "test", appID: "test", sender: sender)
             try handler.handle(message, context: context)
         }
     }
 
     /// Runs a batch handler on `messages` in one transaction, as the runner does for a batch
     /// whose ids are all new.
-    func handle<H: BatchMessageHandler>(batch handler: H, _ messages: [(H.Message, String)]) async throws {
+    func handle<H: BatchMessageHandler>(batch handler: H, _ messages: [(H.Message, String)],
+                                        sender: Sender? = Self.operator) async throws {
         try await pool.transaction { connection in
             let context = HandlerContext(connection: connection, messageID: messages.first?.1 ?? "batch", messageType: H.Message.messageType,
                                          correlationID: nil, replyTo: nil, queue: "test", appID: "test")
-            try handler.handle(messages.map { Incoming(message: $0.0, messageID: $0.1) }, context: context)
+            try handler.handle(messages.map { Incoming(message: $0.0, messageID: $0.1, sender: sender) }, context: context)
         }
     }
 

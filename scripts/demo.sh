@@ -72,11 +72,21 @@ say "sampark migrate"
 say "sampark topology"
 "$SAMPARK" topology
 
+# Each worker runs as its own PostgreSQL login, holding only its role's grants, as in
+# production; the CLI stays the owner (docs/security.md).
+say "each worker's own PostgreSQL login (sampark db-login)"
+for worker in ingest-worker list-builder dialer-dispatcher feedback-aggregator reporter; do
+    SAMPARK_DB_LOGIN_PASSWORD=demo-worker-password "$SAMPARK" db-login "demo_${worker//-/_}" --role "$worker"
+done
+worker_postgres_url() { echo "${SAMPARK_POSTGRES_URL/:\/\/sampark:sampark@/://demo_${1//-/_}:demo-worker-password@}"; }
+# The keyed hash of erased numbers (a secret in production).
+export SAMPARK_PHONE_HASH_KEY=demo-phone-hash-key-not-a-secret-0123456789
+
 mkdir -p "$DEMO_DIR"
 start_worker() {   # name port [VAR=value ...]
     local worker=$1 port=$2
     shift 2
-    env SAMPARK_HTTP_PORT="$port" "$@" "$BIN/$worker" >"$DEMO_DIR/$worker.log" 2>&1 &
+    env SAMPARK_HTTP_PORT="$port" SAMPARK_POSTGRES_URL="$(worker_postgres_url "$worker")" "$@" "$BIN/$worker" >"$DEMO_DIR/$worker.log" 2>&1 &
     PIDS[$worker]=$!
     echo "  $worker (pid ${PIDS[$worker]}, health on http://127.0.0.1:$port/health/ready)"
     for _ in $(seq 1 120); do

@@ -394,10 +394,21 @@ pg_setup_paths() {
     PG_LOG="$PG_DIR/postgres.log"
 }
 
-# Options given on every start, so a changed port takes effect without a new initdb.
+# Options given on every start, so a changed port takes effect without a new initdb. TLS is on
+# (the test CA's server certificate for localhost): clients choose it with sslmode.
 pg_options() {
-    printf -- "-c listen_addresses=%s -c port=%s -c unix_socket_directories=%s" \
-        "$LISTEN_ADDRESS" "$PG_PORT" "$PG_SOCKET_DIR"
+    printf -- "-c listen_addresses=%s -c port=%s -c unix_socket_directories=%s -c ssl=on -c ssl_cert_file=%s -c ssl_key_file=%s" \
+        "$LISTEN_ADDRESS" "$PG_PORT" "$PG_SOCKET_DIR" "$PG_DIR/tls/server.pem" "$PG_DIR/tls/server-key.pem"
+}
+
+# The server's certificate and key where the PostgreSQL user can read them: PostgreSQL refuses
+# a key file that others can read, or that another user owns.
+pg_install_tls() {
+    ensure_tls
+    pg_as mkdir -p "$PG_DIR/tls"
+    cat "$TLS_DIR/server.pem" | pg_as tee "$PG_DIR/tls/server.pem" >/dev/null
+    cat "$TLS_DIR/server-key.pem" | pg_as tee "$PG_DIR/tls/server-key.pem" >/dev/null
+    pg_as chmod 600 "$PG_DIR/tls/server-key.pem"
 }
 
 pg_ctl_cmd() { pg_as "$PG_BIN/pg_ctl" -D "$PG_DATA" "$@"; }
@@ -460,6 +471,7 @@ pg_start() {
     require_port_free "$PG_PORT" "PostgreSQL"
     if [ ! -s "$PG_DATA/PG_VERSION" ]; then pg_initdb; fi
     pg_as mkdir -p "$PG_SOCKET_DIR"
+    pg_install_tls
     log "starting postgresql (127.0.0.1:$PG_PORT, data $PG_DATA)"
     if ! ( close_inherited_fds; pg_ctl_cmd start -w -t "$START_TIMEOUT" -l "$PG_LOG" -o "$(pg_options)" ) </dev/null >/dev/null; then
         pg_log_tail; die "pg_ctl start failed"
@@ -483,6 +495,9 @@ END
 \$\$;
 -- The COPY benchmark checkpoints before each load, so neither side pays for the other's WAL.
 GRANT pg_checkpoint TO $APP_USER;
+-- The fault tests watch the workers' statements in pg_stat_activity, and each worker logs in
+-- as a role of its own: only a member of pg_read_all_stats sees other roles' statements.
+GRANT pg_read_all_stats TO $APP_USER;
 SQL
     if [ -z "$(pg_superuser_psql -d postgres -tA -c "SELECT 1 FROM pg_database WHERE datname = '$APP_DATABASE'")" ]; then
         pg_superuser_psql -d postgres -c "CREATE DATABASE $APP_DATABASE OWNER $APP_USER"
@@ -505,6 +520,7 @@ pg_stop() {
 pg_restart() {
     pg_setup_paths
     pg_running || die "postgresql is not running (scripts/services.sh start)"
+    pg_install_tls
     log "restarting postgresql"
     if ! ( close_inherited_fds; pg_ctl_cmd restart -m fast -w -t "$START_TIMEOUT" -l "$PG_LOG" -o "$(pg_options)" ) </dev/null >/dev/null; then
         pg_log_tail; die "pg_ctl restart failed"

@@ -16,9 +16,13 @@ public struct ListBuildHandler: MessageHandler {
     /// Memory for the build's sorts and hashes (one list of a million entries sorts and
     /// hashes a few hundred MB); set for the build's transaction only.
     let workMemory: String
+    /// `SAMPARK_PHONE_HASH_KEY`: the key of the keyed hash by which erased numbers are kept
+    /// off every list (docs/security.md). Needed once any number has been erased.
+    let phoneHashKey: String?
 
-    public init(workMemory: String = "256MB") {
+    public init(workMemory: String = "256MB", phoneHashKey: String? = nil) {
         self.workMemory = workMemory
+        self.phoneHashKey = phoneHashKey
     }
 
     public func handle(_ request: ListBuildRequest, context: HandlerContext) throws {
@@ -66,10 +70,17 @@ public struct ListBuildHandler: MessageHandler {
         let rules = try connection.query("""
             SELECT EXISTS (SELECT 1 FROM attempts WHERE result = 'wrong_number'),
                    EXISTS (SELECT 1 FROM call_lists l JOIN list_entries e ON e.list_id = l.id
-                           WHERE l.campaign_id = $1 AND e.state IN ('pending', 'offered', 'waiting'))
+                           WHERE l.campaign_id = $1 AND e.state IN ('pending', 'offered', 'waiting')),
+                   EXISTS (SELECT 1 FROM erased_phones)
             """, [campaign.id], prepared: true)[0]
+        let erased = try rules.decode(Bool.self, at: 2)
+        if erased && phoneHashKey == nil {
+            // Without the key an erased number could not be told apart: build nothing.
+            throw HandlerError.permanent("numbers were erased on request and this list-builder has no SAMPARK_PHONE_HASH_KEY to keep them off the list")
+        }
         let query = ListQuery.build(spec, listID: listID, campaign: campaign, scope: scope,
-                                    rules: .init(wrongNumbers: try rules.decode(Bool.self, at: 0), activeList: try rules.decode(Bool.self, at: 1)))
+                                    rules: .init(wrongNumbers: try rules.decode(Bool.self, at: 0), activeList: try rules.decode(Bool.self, at: 1),
+                                                 erasedKey: erased ? phoneHashKey : nil))
         for statement in [query.audience, query.placement, query.insert] {
             try connection.execute(statement.sql, statement.binds)
         }
@@ -88,9 +99,17 @@ public struct ListBuildHandler: MessageHandler {
             """, [listID, PostgresJSONText(String(decoding: try MessageCoding.encode(ready), as: UTF8.self)), ready.entries, ready.hash],
             prepared: true)
         try context.publish(ready, exchange: Topology.listsExchange, routingKey: "list.ready")
+        let detail: String = "{\"request_id\": " + Self.jsonString(request.requestID) + ", \"kind\": \"" + spec.kind.rawValue
+            + "\", \"entries\": " + String(ready.entries) + "}"
+        try context.logProcessing("list", subject: "list \(listID) of campaign \(campaign.code)", detail: detail)
         try context.reply(ready)
     }
 
+    /// `text` as a JSON string literal.
+    static func jsonString(_ text: String) -> String {
+        guard let data = try? JSONEncoder().encode(text) else { return "\"\"" }
+        return String(decoding: data, as: UTF8.self)
+    }
 
     /// A column holding `[[name, count], ...]` as JSON.
     private func counts(_ row: PostgresRow, _ column: String) throws -> [ListReady.Count] {

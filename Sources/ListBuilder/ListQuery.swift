@@ -38,6 +38,9 @@ struct ListQuery {
     struct Rules {
         var wrongNumbers: Bool
         var activeList: Bool
+        /// The keyed-hash key when numbers were erased on request (`erased_phones` holds any):
+        /// each candidate's number is hashed and an erased one counted as opted out.
+        var erasedKey: String? = nil
     }
 
     static func build(_ spec: ListSpec, listID: Int64, campaign: Campaign, scope: Scope, rules: Rules) -> ListQuery {
@@ -152,6 +155,16 @@ struct ListQuery {
                 """)
             joins.append("LEFT JOIN recently_called r ON r.phone = s.phone")
             cases.append("WHEN r.phone IS NOT NULL THEN 'recently_called'")
+        }
+        if let key = rules.erasedKey {
+            let bound = b(key, "text")
+            sets.append("""
+                erased AS (
+                    SELECT DISTINCT s.phone FROM selected s JOIN erased_phones x ON x.phone_hash = hmac(s.phone, \(bound), 'sha256')
+                )
+                """)
+            joins.append("LEFT JOIN erased x ON x.phone = s.phone")
+            cases.insert("WHEN x.phone IS NOT NULL THEN 'opted_out'", at: 2)
         }
         if rules.activeList {
             let campaignID = b(campaign.id, "bigint")

@@ -26,6 +26,8 @@ public struct ReportRequestHandler: MessageHandler {
                                                                     on: connection) { body, key in
                         try context.publish(body, exchange: Topology.reportsExchange, routingKey: key, mandatory: false)
                     }
+                    try context.logProcessing("report", subject: "daily reports of \(day), every scope",
+                                              detail: "{\"reports\": \(published.count)}")
                     try context.reply(ReportsPublished(day: day, reports: published))
                     return
                 }
@@ -34,6 +36,7 @@ public struct ReportRequestHandler: MessageHandler {
                                                                on: connection) { body, key in
                     try context.publish(body, exchange: Topology.reportsExchange, routingKey: key, mandatory: false)
                 }
+                try context.logProcessing("report", subject: "daily report \(report.reportID)")
                 try context.reply(report)
             case .dossier:
                 guard let constituency = request.constituency, !constituency.isEmpty else {
@@ -48,6 +51,7 @@ public struct ReportRequestHandler: MessageHandler {
                 try DailyReports.store(body, reportID: dossier.reportID, kind: "dossier", scope: constituency, day: day,
                                        requestMessageID: context.messageID, on: connection)
                 try context.publish(dossier, exchange: Topology.reportsExchange, routingKey: Dossiers.routingKey(for: dossier), mandatory: false)
+                try context.logProcessing("dossier", subject: "dossier \(dossier.reportID)")
                 try context.reply(dossier)
             }
         } catch let error as ReportError {

@@ -29,7 +29,8 @@ struct ListCommand: AsyncParsableCommand {
             let messageID = UUID().uuidString.lowercased()
             let (replyQueue, answers) = wait ? try await replyConsumer(on: amqp, named: "sampark.cli.list.\(messageID)") : (nil, nil)
             try await amqp.publish(outgoing(request, exchange: Topology.listsExchange, routingKey: "list.build",
-                                            messageID: messageID, correlationID: messageID, replyTo: replyQueue))
+                                            messageID: messageID, correlationID: messageID, replyTo: replyQueue,
+                                            purpose: servers.resolvedPurpose))
             say("requested a \(request.kind.rawValue) list for campaign \(request.campaign.code) (scope \(request.audience.scope)), request \(request.requestID)")
             guard let answers else { return }
             var refusal: String?

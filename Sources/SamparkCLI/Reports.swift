@@ -21,7 +21,8 @@ struct ReportCommand: AsyncParsableCommand {
         let messageID = UUID().uuidString.lowercased()
         let (replyQueue, answers) = try await replyConsumer(on: amqp, named: "sampark.cli.report.\(messageID)")
         try await amqp.publish(outgoing(request, exchange: Topology.reportsExchange, routingKey: "report.request",
-                                        messageID: messageID, correlationID: messageID, replyTo: replyQueue))
+                                        messageID: messageID, correlationID: messageID, replyTo: replyQueue,
+                                        purpose: servers.resolvedPurpose))
         guard let answers else { return }
         var refusal: String?
         try await awaitAnswers(from: answers, seconds: timeout, what: what) { delivery in
@@ -59,7 +60,8 @@ struct ReportCommand: AsyncParsableCommand {
             if noWait {
                 let amqp = try await servers.connect(name: "report request")
                 defer { Task { await amqp.close() } }
-                try await amqp.publish(outgoing(request, exchange: Topology.reportsExchange, routingKey: "report.request"))
+                try await amqp.publish(outgoing(request, exchange: Topology.reportsExchange, routingKey: "report.request",
+                                                purpose: servers.resolvedPurpose))
                 say("requested \(what)")
                 return
             }

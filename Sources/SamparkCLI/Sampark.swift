@@ -12,13 +12,18 @@ struct Sampark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sampark",
         abstract: "Control Sampark: migrate the database, declare the broker topology, load files, request lists and reports.",
-        subcommands: [Migrate.self, DatabaseLogin.self, TopologyCommand.self, Load.self, MaterialCommand.self, ListCommand.self, ReportCommand.self, DeskSim.self, Generate.self])
+        subcommands: [Migrate.self, DatabaseLogin.self, Erase.self, Purge.self, TopologyCommand.self, Load.self, MaterialCommand.self, ListCommand.self, ReportCommand.self, DeskSim.self, Generate.self])
 }
 
 /// Where the servers are: flags, else SAMPARK_* variables, else the private servers of `make demo`.
 struct ServerOptions: ParsableArguments {
     @Option(help: "AMQP URL (default: $SAMPARK_AMQP_URL, else the local demo broker).")
     var amqpURL: String?
+
+    @Option(help: "Why this request is made: the processing log keeps it with who made it (default: $SAMPARK_PURPOSE).")
+    var purpose: String?
+
+    var resolvedPurpose: String? { purpose ?? ProcessInfo.processInfo.environment["SAMPARK_PURPOSE"] }
 
     var resolvedAMQPURL: String {
         amqpURL ?? ProcessInfo.processInfo.environment["SAMPARK_AMQP_URL"] ?? "amqp://sampark:sampark@127.0.0.1:55672/%2f"
@@ -47,9 +52,10 @@ func say(_ text: String) {
 
 /// A message with every property Sampark sets.
 func outgoing<M: SamparkMessage>(_ message: M, exchange: String, routingKey: String, messageID: String = UUID().uuidString.lowercased(),
-                                 correlationID: String? = nil, replyTo: String? = nil) throws -> OutgoingMessage {
+                                 correlationID: String? = nil, replyTo: String? = nil, purpose: String? = nil) throws -> OutgoingMessage {
     var properties = AMQPProperties(contentType: MessageCoding.contentType, correlationID: correlationID, replyTo: replyTo,
                                     messageID: messageID)
+    if let purpose, !purpose.isEmpty { properties.headers[Headers.purpose] = .string(purpose) }
     properties.type = M.messageType
     properties.appID = "sampark-cli"
     return OutgoingMessage(exchange: exchange, routingKey: routingKey, body: try MessageCoding.encode(message), properties: properties)

@@ -46,12 +46,15 @@ public final class HandlerContext {
     public let queue: String
     /// Who sent it, as the broker verified (``Sender``); nil if the message named nobody.
     public let sender: Sender?
+    /// Why, as the requester said (`x-sampark-purpose`): for the processing log.
+    public let purpose: String?
     let appID: String
     private(set) var published = 0
     private(set) var afterCommit: [@Sendable () -> Void] = []
 
     init(connection: PostgresConnection, messageID: String, messageType: String, correlationID: String?,
-         replyTo: String?, queue: String, appID: String, sender: Sender? = nil) {
+         replyTo: String?, queue: String, appID: String, sender: Sender? = nil, purpose: String? = nil) {
+        self.purpose = purpose
         self.connection = connection
         self.messageID = messageID
         self.messageType = messageType
@@ -60,6 +63,15 @@ public final class HandlerContext {
         self.queue = queue
         self.appID = appID
         self.sender = sender
+    }
+
+    /// Records in the processing log, inside the handler's transaction, that this request's
+    /// sender had `action` done on `subject` (never a phone number or a name), and why.
+    public func logProcessing(_ action: String, subject: String, detail: String = "{}") throws {
+        try connection.execute("""
+            INSERT INTO processing_log (action, requested_by, purpose, subject, detail) VALUES ($1, $2, $3, $4, $5::jsonb)
+            """, [action, sender?.user ?? "(unnamed sender)", purpose.flatMap { $0.isEmpty ? nil : String($0.prefix(500)) } ?? "(not stated)",
+                  subject, PostgresJSONText(detail)], prepared: true)
     }
 
     /// Records `message` in the outbox, inside the handler's transaction; the outbox relay

@@ -313,7 +313,8 @@ public final class MessageRunner: Service, Sendable {
                 guard fresh == 1 else { return nil }
                 let context = HandlerContext(connection: connection, messageID: messageID, messageType: type,
                                              correlationID: properties.correlationID, replyTo: properties.replyTo,
-                                             queue: queue, appID: appID, sender: sender)
+                                             queue: queue, appID: appID, sender: sender,
+                                             purpose: properties.headers[Headers.purpose]?.stringValue)
                 try work(context)
                 return (context.published, context.afterCommit)
             }
@@ -476,6 +477,8 @@ public enum Headers {
     public static let deadAt = "x-sampark-dead-at"
     /// On a copy a worker re-published: the RabbitMQ user that sent the message first.
     public static let sender = "x-sampark-sender"
+    /// On a request: why it is made (the processing log keeps it).
+    public static let purpose = "x-sampark-purpose"
 
     /// Headers stay small: reasons are cut at 500 characters.
     static func clip(_ text: String) -> String { text.count > 500 ? String(text.prefix(500)) + "…" : text }

@@ -16,6 +16,7 @@ public enum Migrations {
         Migration(version: 7, name: "ledger_write_path", sql: PackageResources._007_ledger_write_path_sql),
         Migration(version: 8, name: "one_centre_aggregate", sql: PackageResources._008_one_centre_aggregate_sql),
         Migration(version: 9, name: "roles", sql: PackageResources._009_roles_sql),
+        Migration(version: 10, name: "erasure", sql: PackageResources._010_erasure_sql),
     ]
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import ListBuilder
 import SamparkRuntime
 import SamparkWorker
@@ -7,4 +8,8 @@ import SamparkWorker
 // (the session's memory for them, allocated only as used) holds a million-entry build's.
 await WorkerMain.run(name: "list-builder", defaultHTTPPort: 8082, queue: Topology.listRequests,
                      sessionSettings: ["temp_buffers": "512MB"],
-                     parts: { _ in .init(handlers: [ListBuildHandler()]) })
+                     parts: { _ in
+                         // The secret of the keyed hash that keeps erased numbers off the lists.
+                         let key = ProcessInfo.processInfo.environment["SAMPARK_PHONE_HASH_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+                         return .init(handlers: [ListBuildHandler(phoneHashKey: key)])
+                     })

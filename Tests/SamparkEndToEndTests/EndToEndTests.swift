@@ -11,6 +11,7 @@ import SamparkTestSupport
         do {
             try cluster.startAll()
             try await Self.runPath(on: cluster)
+            try await Self.eraseOneNumber(on: cluster)
             // Citizens' data: every error the run wrote (rejected rows, dead letters' reasons).
             let errors = try await cluster.query("""
                 SELECT coalesce(string_agg(field || ' ' || reason, E'\n'), '') FROM ingest_rejects
@@ -133,5 +134,66 @@ import SamparkTestSupport
         #expect(centres.compactMap { $0["attempts"] as? Int }.reduce(0, +) == expectedEntries, "the shifts add up to the total")
         let campaignSum = calls.compactMap { ($0["counts"] as? [String: Int])?["attempts"] }.reduce(0, +)
         #expect(campaignSum == expectedEntries, "the campaigns add up to the total")
+    }
+
+    /// A citizen's erasure request after the day's work (docs/security.md): no table keeps the
+    /// number, the aggregates keep their counts, the processing log says who asked (and who
+    /// asked for the lists and the report), and the number, loaded again from a new roll,
+    /// stays off the next list by its keyed hash.
+    static func eraseOneNumber(on cluster: Cluster) async throws {
+        let phone = try await cluster.query("""
+            SELECT coalesce((SELECT e.phone FROM list_entries e JOIN attempts t ON t.entry_id = e.id ORDER BY e.id LIMIT 1), '')
+            """, as: String.self)
+        guard !phone.isEmpty else { Issue.record("no call was made to erase"); return }
+        let digits = String(phone.suffix(10))
+        let sums = """
+            SELECT (SELECT sum(attempts) FROM unit_aggregates)::text || '/' || (SELECT sum(attempts) FROM shift_aggregates)::text
+                   || '/' || (SELECT count(*) FROM attempts)::text || '/' || (SELECT sum(connected) FROM unit_aggregates)::text
+            """
+        let before = try await cluster.query(sums, as: String.self)
+        // Every row of every table, as text, searched for the number's ten digits; and the
+        // outbox's bodies (bytes) for the number.
+        let holding = """
+            SELECT coalesce(string_agg(t.table_name, ', ' ORDER BY t.table_name), '') FROM information_schema.tables t
+            WHERE t.table_schema = 'public' AND t.table_type = 'BASE TABLE'
+              AND (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I x WHERE x::text LIKE %L',
+                                                               t.table_name, '%\(digits)%'), false, true, '')))[1]::text::int > 0
+            """
+        #expect(try await cluster.query(holding, as: String.self).contains("contacts"), "the search finds the number before")
+
+        let erase = try await cluster.cli(["erase", "--phone", phone, "--requested-by", "grievance desk, ticket 7",
+                                           "--reason", "the citizen asked by email"])
+        #expect(erase.status == 0, "\(erase.output)")
+        #expect(erase.output.contains("erased: ") && erase.output.contains("contacts "), "\(erase.output)")
+        #expect(!erase.output.contains(digits), "the command never prints the number")
+        #expect(try await cluster.query(holding, as: String.self) == "", "no table holds the number after")
+        #expect(try await cluster.query("""
+            SELECT count(*)::int FROM outbox WHERE position(convert_to('\(digits)', 'UTF8') IN body) > 0
+            """, as: Int.self) == 0)
+        #expect(try await cluster.query(sums, as: String.self) == before, "the aggregates keep their counts")
+        #expect(try await cluster.query("SELECT count(*)::int FROM erased_phones", as: Int.self) == 1)
+
+        // Who asked for what: the erasure, the lists and the report, each with its sender.
+        let log = try await cluster.query("""
+            SELECT coalesce(string_agg(action || ' by ' || requested_by, '; ' ORDER BY id), '') FROM processing_log
+            """, as: String.self)
+        #expect(log.contains("erase by grievance desk, ticket 7"), "\(log)")
+        #expect(log.contains("list by sampark") && log.contains("report by sampark"), "the broker-verified sender: \(log)")
+
+        // The same roll loaded again brings the voter back; the next list leaves them out.
+        let reload = try await cluster.cli(["load", "contacts", try Scenario.write(Scenario.contacts, named: "contacts-again.csv", in: cluster.logDirectory)])
+        #expect(reload.status == 0, "\(reload.output)")
+        #expect(try await cluster.query("SELECT count(*)::int FROM contacts WHERE phone = '\(phone)'", as: Int.self) > 0)
+        let next = try await cluster.cli(["list", "build", try Scenario.write(
+            Scenario.pollingDayRequest.replacingOccurrences(of: "polling-day-mp", with: "polling-day-mp-2"),
+            named: "gotv-2.json", in: cluster.logDirectory), "--wait", "--purpose", "second round"])
+        #expect(next.status == 0, "\(next.output)")
+        #expect(try await cluster.query("""
+            SELECT count(*)::int FROM list_entries e JOIN call_lists l ON l.id = e.list_id
+            WHERE l.request_id = 'polling-day-mp-2' AND e.phone = '\(phone)'
+            """, as: Int.self) == 0, "an erased number is never called again")
+        #expect(try await cluster.query("""
+            SELECT count(*)::int FROM processing_log WHERE action = 'list' AND purpose = 'second round'
+            """, as: Int.self) == 1)
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
+import DialerDispatcher
 import FeedbackAggregator
+@testable import IngestWorker
 import SamparkCore
 import SamparkPostgres
 @testable import SamparkRuntime
@@ -80,6 +82,79 @@ import SamparkTestSupport
             let reason = describeDecodingFailure(error)
             #expect(reason.hasPrefix("attempt_id"), "\(reason)")
             #expect(!reason.contains("DROP"), "the reason names the field, never the value")
+        }
+    }
+
+    /// A CSV field holding `text`, quoted as any spreadsheet would write it.
+    static func field(_ text: String) -> String { "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+
+    /// Every text field of the sources: stored verbatim, or, past its length or holding a NUL,
+    /// rejected with a reason that names the field and quotes nothing of it. The tables and
+    /// the other rows stay.
+    @Test func hostileTextInEverySourceFileIsStoredVerbatimOrRejected() async throws {
+        try await FreshDatabase.with("hostile_sources") { db in
+            let texts = Self.hostile.prefix(5).map { $0 }
+            let long = String(repeating: "x", count: 100_000)
+            var units = "level,code,name,parent_code\nstate,CG,Chhattisgarh,\n"
+            for (i, text) in texts.enumerated() { units += "district,D-\(i),\(Self.field(text)),CG\n" }
+            units += "district,D-LONG,\(Self.field(long)),CG\n"
+            // A field of megabytes (a missing closing quote, or an attack): reading stops there,
+            // with the reason; what came before is kept.
+            units += "district,D-HUGE,\(Self.field(Self.hostile[5])),CG\n"
+            let unitReport = try await db.load(.orgUnits, units)
+            #expect(unitReport.counts.inserted == texts.count + 1 && unitReport.counts.rejected == 2, "\(unitReport.counts.summary)")
+            #expect(unitReport.firstRejects.map { "\($0.field): \($0.reason)" } == [
+                "name: is longer than 300 characters",
+                "-: a field is longer than 1048576 bytes (is a closing quote missing?); reading stopped here"])
+            #expect(try await db.strings("SELECT name FROM org_units WHERE code LIKE 'D-%' ORDER BY code") == texts)
+
+            var people = "name,phones,role,unit_code,committee,responsibilities\n"
+            for (i, text) in texts.enumerated() {
+                people += "\(Self.field(text)),+91980000000\(i),\(Self.field(text)),D-\(i),\(Self.field(text)),\(Self.field(text))\n"
+            }
+            people += "Long,+919800000009,worker,D-0,,\(long)\n"
+            people += "\(Self.field("nul\u{0}name")),+919800000008,worker,D-0,,\n"
+            let peopleReport = try await db.load(.people, people)
+            #expect(peopleReport.counts.inserted == texts.count, "\(peopleReport.counts.summary)")
+            #expect(peopleReport.counts.rejected == 2, "the long field and the NUL: \(peopleReport.firstRejects)")
+            #expect(peopleReport.firstRejects.first?.field == "responsibilities")
+            for reject in peopleReport.firstRejects {
+                #expect(!reject.reason.contains("xxxx") && !reject.reason.contains("nul"), "names the field, quotes nothing: \(reject.reason)")
+            }
+            let stored = try await db.strings("""
+                SELECT name || '|' || role || '|' || committee || '|' || responsibilities FROM people ORDER BY phone
+                """)
+            #expect(stored == texts.map { "\($0)|\($0)|\($0)|\($0)" }, "every field verbatim")
+
+            var contacts = "name,phone,booth_code\n"
+            for (i, text) in texts.enumerated() { contacts += "\(Self.field(text)),+91970000000\(i),B-\(i)\n" }
+            let contactReport = try await db.load(.contacts, contacts)
+            #expect(contactReport.counts.rejected == texts.count, "no such booths: each rejected by its booth_code")
+            #expect(Set(contactReport.firstRejects.map(\.field)) == ["booth_code"])
+            #expect(try await db.count("SELECT count(*) FROM org_units") == texts.count + 1, "nothing dropped, nothing executed")
+        }
+    }
+
+    /// The central team's material: hostile titles, scripts and questions stored verbatim.
+    @Test func hostileTextInMaterialIsStoredVerbatim() async throws {
+        try await FreshDatabase.with("hostile_messages") { db in
+            try await db.load(.orgUnits, FreshDatabase.tree)
+            let texts = Self.hostile.prefix(5).map { $0 }
+            for (i, text) in texts.enumerated() {
+                try await db.handle(MaterialHandler(), MaterialPublished(
+                    id: "hostile-\(i)", version: 1, title: text, scripts: ["hi": text, "en": text],
+                    questions: [.init(id: "q1", text: ["hi": text], answers: [text, "no"])], scope: ["CG"]))
+            }
+            #expect(try await db.strings("SELECT title FROM materials ORDER BY code") == texts)
+            #expect(try await db.strings("SELECT scripts ->> 'hi' FROM materials ORDER BY code") == texts)
+            // A material whose title is a megabyte is refused by name (or stored whole), never cut.
+            do {
+                try await db.handle(MaterialHandler(), MaterialPublished(id: "huge", version: 1, title: Self.hostile[5], scripts: ["hi": "x"],
+                                                                         questions: [], scope: ["CG"]))
+                #expect(try await db.strings("SELECT title FROM materials WHERE code = 'huge'") == [Self.hostile[5]])
+            } catch let error as HandlerError {
+                #expect(error.description.hasPrefix("title"), "\(error.description)")
+            }
         }
     }
 }

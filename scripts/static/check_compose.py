@@ -67,9 +67,18 @@ def check(inputs):
         command = service.get("command") or []
         sampark = service.get("image") == "sampark:latest"
         if sampark:
-            program = command[2].split()[0] if command[:2] == ["sh", "-c"] else (command[0] if command else None)
-            if program not in products:
-                errors.append(f"{name}: runs {program!r}, which Package.swift does not build")
+            if command[:1] == ["sh"] and command[1:2] in (["-c"], ["-ec"]):
+                # A script: every command of it (each line, each `&&` part, past any VAR=value).
+                programs = []
+                for part in re.split(r"\n|&&", command[2]):
+                    words = [w for w in part.split() if not re.match(r"^[A-Z_][A-Z0-9_]*=", w)]
+                    if words:
+                        programs.append(words[0])
+            else:
+                programs = [command[0] if command else None]
+            for program in programs:
+                if program not in products:
+                    errors.append(f"{name}: runs {program!r}, which Package.swift does not build")
             url = (service.get("environment") or {}).get("SAMPARK_AMQP_URL")
             if url is None:
                 errors.append(f"{name}: no SAMPARK_AMQP_URL (each Sampark service connects as a role's own user)")

@@ -1,0 +1,98 @@
+-- Erasure on request, retention, and the processing log (docs/security.md).
+--
+-- An erased number keeps only its keyed hash (HMAC-SHA-256 under SAMPARK_PHONE_HASH_KEY, a
+-- secret the database never holds), so it stays off every list without being stored in clear.
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+
+CREATE TABLE erased_phones (
+    phone_hash  bytea PRIMARY KEY CHECK (length(phone_hash) = 32),
+    erased_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE erased_phones IS 'Numbers erased on request, by keyed hash only: never called again (sampark erase)';
+
+-- An erased person's entries and attempts stay (the lists' and the aggregates' counts hold),
+-- detached from the number and the person.
+ALTER TABLE list_entries ALTER COLUMN phone DROP NOT NULL;
+ALTER TABLE list_entries DROP CONSTRAINT list_entries_check;
+ALTER TABLE list_entries ADD CONSTRAINT list_entries_someone
+    CHECK (contact_id IS NOT NULL OR person_id IS NOT NULL OR phone IS NULL);
+
+-- Who asked for which list, report, dossier, export or erasure, when and why. Never a phone
+-- number or a name: the subject of a request is a campaign, a scope, a list id or a hash.
+CREATE TABLE processing_log (
+    id            bigserial PRIMARY KEY,
+    at            timestamptz NOT NULL DEFAULT now(),
+    action        text NOT NULL CHECK (action IN ('list', 'report', 'dossier', 'export', 'erase', 'purge')),
+    requested_by  text NOT NULL CHECK (requested_by <> ''),
+    purpose       text NOT NULL CHECK (purpose <> ''),
+    subject       text NOT NULL,
+    detail        jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX processing_log_at ON processing_log (at);
+COMMENT ON TABLE processing_log IS 'Kept at least a year (SAMPARK_PROCESSING_LOG_DAYS, no less than 366): sampark purge never deletes younger rows';
+
+-- The workers write the requests they serve; nobody but the owner may change or delete a row.
+GRANT INSERT ON processing_log TO sampark_lists, sampark_reports;
+GRANT USAGE ON SEQUENCE processing_log_id_seq TO sampark_lists, sampark_reports;
+GRANT SELECT ON erased_phones TO sampark_lists, sampark_ingest;
+
+-- Erases everything Sampark holds of one number in one transaction and returns what it
+-- touched, by table. `phone` is the number in +91 form; `phone_hash` its keyed hash.
+CREATE FUNCTION sampark_erase(phone text, phone_hash bytea) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    contact_ids bigint[];
+    person_ids  bigint[];
+    entry_ids   bigint[];
+    names       text[];
+    n           jsonb := '{}';
+    k           bigint;
+BEGIN
+    SELECT coalesce(array_agg(id), '{}') INTO contact_ids FROM contacts c WHERE c.phone = sampark_erase.phone;
+    SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(name), '{}') INTO person_ids, names
+        FROM people p WHERE p.phone = sampark_erase.phone;
+    SELECT coalesce(array_agg(id), '{}') INTO entry_ids FROM list_entries e
+        WHERE e.phone = sampark_erase.phone OR e.contact_id = ANY (contact_ids) OR e.person_id = ANY (person_ids);
+
+    INSERT INTO erased_phones (phone_hash) VALUES (sampark_erase.phone_hash) ON CONFLICT DO NOTHING;
+    -- Kept off every list by its hash from now on, no longer by the number in clear.
+    DELETE FROM opt_outs o WHERE o.phone = sampark_erase.phone;
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('opt_outs', k);
+
+    -- What they said: notes, answers and corrections go; the disposition, turnout and scheme
+    -- answers stay as counts, now of nobody.
+    UPDATE attempts SET feedback = NULL, answers = NULL, verification = NULL, issue_tags = NULL
+        WHERE entry_id = ANY (entry_ids);
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('attempts', k);
+    UPDATE list_entries SET phone = NULL, contact_id = NULL, person_id = NULL,
+           state = CASE WHEN state IN ('pending', 'offered', 'waiting') THEN 'suppressed' ELSE state END,
+           last_result = CASE WHEN state IN ('pending', 'offered', 'waiting') THEN 'erased' ELSE last_result END
+        WHERE id = ANY (entry_ids);
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('list_entries', k);
+    UPDATE escalations SET contact_id = NULL WHERE contact_id = ANY (contact_ids);
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('escalations', k);
+    DELETE FROM turnout_marks WHERE contact_id = ANY (contact_ids);
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('turnout_marks', k);
+    DELETE FROM person_corrections WHERE person_id = ANY (person_ids);
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('person_corrections', k);
+    DELETE FROM people_reached WHERE person_id = ANY (person_ids);
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('people_reached', k);
+    DELETE FROM contacts WHERE id = ANY (contact_ids);
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('contacts', k);
+    DELETE FROM people WHERE id = ANY (person_ids);
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('people', k);
+    -- A second number of someone else's record.
+    UPDATE people p SET other_phones = array_remove(p.other_phones, sampark_erase.phone)
+        WHERE sampark_erase.phone = ANY (p.other_phones);
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('other_phones', k);
+    -- Messages already published that carried the number (an offer to a gateway), and stored
+    -- dossiers that named an erased office-bearer (the next request builds them anew).
+    DELETE FROM outbox WHERE position(convert_to(sampark_erase.phone, 'UTF8') IN body) > 0;
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('outbox', k);
+    DELETE FROM reports r WHERE r.kind = 'dossier'
+        AND EXISTS (SELECT 1 FROM unnest(names) AS x WHERE position(to_json(x)::text IN r.body::text) > 0);
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('dossiers', k);
+    RETURN n;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION sampark_erase(text, bytea) FROM PUBLIC;

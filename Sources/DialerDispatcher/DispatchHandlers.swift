@@ -100,9 +100,10 @@ public struct OutcomeHandler: MessageHandler {
                 UPDATE list_entries SET state = $2, attempts = attempts + 1, last_result = $3, next_attempt_at = $4 WHERE id = $1
                 """, [outcome.entryID, next.state, outcome.disposition.rawValue, next.at], prepared: true)
         }
-        if outcome.disposition == .optedOut {
+        // (An erased person's entry has no number left: they are off every list already.)
+        if outcome.disposition == .optedOut, let phone = try offer.decode(String?.self, at: 6) {
             try connection.execute("INSERT INTO opt_outs (phone, source) VALUES ($1, 'call') ON CONFLICT (phone) DO NOTHING",
-                                   [try offer.decode(String.self, at: 6)], prepared: true)
+                                   [phone], prepared: true)
         }
         try dispatcher.fill(centreID: centreID, context: context)
     }

@@ -135,6 +135,9 @@ public struct CallOutcomeHandler: BatchMessageHandler {
             JOIN list_entries e ON e.id = o.entry_id
             JOIN call_lists l ON l.id = e.list_id
             LEFT JOIN contacts v ON v.id = e.contact_id LEFT JOIN people p ON p.id = e.person_id
+            -- A call whose person was erased meanwhile (its entry has no number left): what it
+            -- says is about them, and is not kept (docs/security.md).
+            WHERE e.phone IS NOT NULL
         ),
         -- Once per attempt: a repeat (another message id, or the same attempt twice in this
         -- batch) inserts nothing and so counts nothing.

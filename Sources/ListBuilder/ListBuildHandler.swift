@@ -58,6 +58,8 @@ public struct ListBuildHandler: MessageHandler {
         // of the other (a million times a million), looks cheap. Every equality join here is
         // done in one pass by a hash join. (Joins that only a nested loop can do, a subtree
         // test or an unnest, still get one: turning it off only makes it the last resort.)
+        // Never beside an erasure (which takes this lock exclusively, docs/security.md).
+        try connection.execute("SELECT pg_advisory_xact_lock_shared(1397771595)")
         try connection.execute("SET LOCAL work_mem = '\(workMemory)'")
         try connection.execute("SET LOCAL enable_mergejoin = off")
         try connection.execute("SET LOCAL enable_nestloop = off")
@@ -74,9 +76,17 @@ public struct ListBuildHandler: MessageHandler {
                    EXISTS (SELECT 1 FROM erased_phones)
             """, [campaign.id], prepared: true)[0]
         let erased = try rules.decode(Bool.self, at: 2)
-        if erased && phoneHashKey == nil {
-            // Without the key an erased number could not be told apart: build nothing.
-            throw HandlerError.permanent("numbers were erased on request and this list-builder has no SAMPARK_PHONE_HASH_KEY to keep them off the list")
+        if erased {
+            // Without the key (or with another one) an erased number could not be told apart:
+            // build nothing.
+            guard let key = phoneHashKey else {
+                throw HandlerError.permanent("numbers were erased on request and this list-builder has no SAMPARK_PHONE_HASH_KEY to keep them off the list")
+            }
+            guard try connection.query("""
+                SELECT coalesce((SELECT key_check = hmac('sampark phone hash key', $1, 'sha256') FROM phone_hash_key), false)
+                """, [key]).first?.decode(Bool.self, at: 0) == true else {
+                throw HandlerError.permanent("SAMPARK_PHONE_HASH_KEY is not the key the erasures used: this list-builder cannot keep erased numbers off the list")
+            }
         }
         let query = ListQuery.build(spec, listID: listID, campaign: campaign, scope: scope,
                                     rules: .init(wrongNumbers: try rules.decode(Bool.self, at: 0), activeList: try rules.decode(Bool.self, at: 1),

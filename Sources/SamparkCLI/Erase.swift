@@ -49,9 +49,22 @@ struct Erase: AsyncParsableCommand {
         configuration.applicationName = "sampark erase"
         let pool = PostgresPool(configuration: configuration, size: 1)
         defer { Task { await pool.shutdown() } }
-        let requestedBy = requestedBy, reason = reason
-        let counts: String = try await pool.transaction { connection in
-            let counts = try connection.query("SELECT sampark_erase($1, hmac($1, $2, 'sha256'))::text", [number, key])[0].decode(String.self, at: 0)
+        let counts: String
+        do {
+            counts = try await erase(number, key: key, requestedBy: requestedBy, reason: reason, pool: pool)
+        } catch let error as PostgresError where error.code == "22023" {
+            throw ValidationError(error.message)
+        }
+        let touched = (try? JSONSerialization.jsonObject(with: Data(counts.utf8)) as? [String: Int]) ?? [:]
+        let parts = touched.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        say("erased: " + (parts.isEmpty ? "nothing was held of this number" : parts.joined(separator: ", "))
+            + "; the number stays off every list by its keyed hash")
+    }
+
+    /// The erasure and its processing-log row, in one transaction; returns the counts by table.
+    func erase(_ number: String, key: String, requestedBy: String, reason: String, pool: PostgresPool) async throws -> String {
+        try await pool.transaction { connection in
+            let counts = try connection.query("SELECT sampark_erase($1, $2)::text", [number, key])[0].decode(String.self, at: 0)
             // The subject is the hash's first 16 hex digits: enough to find this entry again
             // for the same number (with the key), nothing to read a number from.
             try connection.execute("""
@@ -60,9 +73,5 @@ struct Erase: AsyncParsableCommand {
                 """, [requestedBy, reason, number, key, PostgresJSONText(counts)])
             return counts
         }
-        let touched = (try? JSONSerialization.jsonObject(with: Data(counts.utf8)) as? [String: Int]) ?? [:]
-        let parts = touched.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-        say("erased: " + (parts.isEmpty ? "nothing was held of this number" : parts.joined(separator: ", "))
-            + "; the number stays off every list by its keyed hash")
     }
 }

@@ -46,7 +46,7 @@ struct Purge: AsyncParsableCommand {
                         SELECT id FROM attempts WHERE id > $1 ORDER BY id LIMIT $2
                     ), cleared AS (
                         UPDATE attempts a SET feedback = NULL, answers = NULL, verification = NULL
-                        FROM slice s WHERE a.id = s.id AND a.ended_at < now() - make_interval(days => $3)
+                        FROM slice s WHERE a.id = s.id AND a.ended_at < now() - make_interval(days => $3::int)
                           AND (a.feedback IS NOT NULL OR a.answers IS NOT NULL OR a.verification IS NOT NULL)
                         RETURNING a.id
                     )
@@ -63,7 +63,7 @@ struct Purge: AsyncParsableCommand {
         let corrections = try await pool.execute("""
             DELETE FROM person_corrections WHERE day < (now() AT TIME ZONE 'Asia/Kolkata')::date - $1::int
             """, [notesDays])
-        let logRows = try await pool.execute("DELETE FROM processing_log WHERE at < now() - make_interval(days => $1)", [logDays])
+        let logRows = try await pool.execute("DELETE FROM processing_log WHERE at < now() - make_interval(days => $1::int)", [logDays])
         try await pool.execute("""
             INSERT INTO processing_log (action, requested_by, purpose, subject, detail)
             VALUES ('purge', current_user, 'retention', 'calls older than ' || $1::int || ' days',

@@ -355,8 +355,9 @@ public final class MessageRunner: Service, Sendable {
     func sender(of delivery: Delivery) -> Sender? {
         guard let user = delivery.properties.userID, !user.isEmpty else { return nil }
         guard settings.trustedSenders.contains(user) else { return Sender(user: user, trusted: false) }
-        if let first = delivery.properties.headers[Headers.sender]?.stringValue, !first.isEmpty {
-            return Sender(user: first, trusted: settings.trustedSenders.contains(first))
+        // A trusted user's copy names its first sender; an empty name: the first named nobody.
+        if let first = delivery.properties.headers[Headers.sender]?.stringValue {
+            return first.isEmpty ? nil : Sender(user: first, trusted: settings.trustedSenders.contains(first))
         }
         return Sender(user: user, trusted: true)
     }
@@ -365,7 +366,9 @@ public final class MessageRunner: Service, Sendable {
     /// sender moves into a header, since the broker lets a connection claim only its own user.
     private func copyProperties(of delivery: Delivery) -> AMQPProperties {
         var properties = delivery.properties
-        if let sender = sender(of: delivery) { properties.headers[Headers.sender] = .string(sender.user) }
+        // Always written: a header the first sender set itself must not become believable
+        // once the copy is the worker's own (trusted) publish.
+        properties.headers[Headers.sender] = .string(sender(of: delivery)?.user ?? "")
         properties.userID = nil
         return properties
     }

@@ -30,10 +30,15 @@ public final class OutboxRelay: Service, Sendable {
         public var keepInbox: Duration
         /// How often the relay deletes what is past keeping.
         public var cleanUpInterval: Duration
+        /// Only rows this worker wrote (their `app_id`): each worker publishes as its own
+        /// RabbitMQ user, whose permissions cover what it publishes and nothing another worker
+        /// does (docs/security.md). Nil: every row (tests, tools with one user).
+        public var appID: String?
 
         public init(batchSize: Int = 500, pollInterval: Duration = .seconds(1), lease: Duration = .seconds(30),
                     keepPublished: Duration = .seconds(3600), keepInbox: Duration = .seconds(7 * 24 * 3600),
-                    cleanUpInterval: Duration = .seconds(300)) {
+                    cleanUpInterval: Duration = .seconds(300), appID: String? = nil) {
+            self.appID = appID
             self.batchSize = batchSize
             self.pollInterval = pollInterval
             self.lease = lease
@@ -130,17 +135,18 @@ public final class OutboxRelay: Service, Sendable {
     public func relayOnce() async throws -> Int {
         let leaseSeconds = Double(settings.lease.components.seconds)
         let batch = settings.batchSize
-        let relayID = relayID
+        let relayID = relayID, appID = settings.appID
         let rows: [Row] = try await pool.transaction { connection in
             try connection.query("""
                 UPDATE outbox SET claimed_until = now() + make_interval(secs => $1), claimed_by = $2
                 WHERE id IN (
                     SELECT id FROM outbox
                     WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+                      AND ($4::text IS NULL OR app_id = $4::text)
                     ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
                 RETURNING id, exchange, routing_key, message_id, type, app_id, body, correlation_id,
                           reply_to, mandatory, extract(epoch FROM created_at)::bigint AS created
-                """, [leaseSeconds, relayID, batch], prepared: true).map { row in
+                """, [leaseSeconds, relayID, batch, appID], prepared: true).map { row in
                 var properties = AMQPProperties(contentType: "application/json")
                 properties.messageID = try row.decode(String.self, column: "message_id")
                 properties.type = try row.decode(String.self, column: "type")

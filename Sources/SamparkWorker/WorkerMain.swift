@@ -84,7 +84,7 @@ public enum WorkerMain {
             exit(1)
         }
 
-        let relay = OutboxRelay(amqp: amqp, pool: pool, logger: logger)
+        let relay = OutboxRelay(settings: .init(appID: name), amqp: amqp, pool: pool, logger: logger)
         let context = Context(amqp: amqp, pool: pool, logger: logger, relay: relay, registry: registry)
         let parts = parts(context)
         let metrics = WorkerMetrics(registry: registry)

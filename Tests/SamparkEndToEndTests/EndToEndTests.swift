@@ -195,5 +195,23 @@ import SamparkTestSupport
         #expect(try await cluster.query("""
             SELECT count(*)::int FROM processing_log WHERE action = 'list' AND purpose = 'second round'
             """, as: Int.self) == 1)
+
+        // Retention: calls older than the setting lose their notes and answers, and nothing else.
+        // (The scenario's calls are dated on its own clock, years ahead: five are made old.)
+        let aged = try await cluster.query("""
+            WITH aged AS (
+                UPDATE attempts SET ended_at = now() - interval '40 days', feedback = coalesce(feedback, 'a note'),
+                                    answers = coalesce(answers, '{"q": "yes"}')
+                WHERE id IN (SELECT id FROM attempts ORDER BY id LIMIT 5) RETURNING 1)
+            SELECT count(*)::int FROM aged
+            """, as: Int.self)
+        let purge = try await cluster.cli(["purge", "--notes-days", "30", "--batch", "100"])
+        #expect(purge.status == 0, "\(purge.output)")
+        #expect(purge.output.contains("purged: \(aged) calls' notes and answers"), "\(purge.output)")
+        #expect(try await cluster.query("""
+            SELECT count(*)::int FROM attempts WHERE ended_at < now() - interval '30 days' AND (feedback IS NOT NULL OR answers IS NOT NULL)
+            """, as: Int.self) == 0)
+        #expect(try await cluster.query(sums, as: String.self) == before, "the aggregates keep their counts")
+        #expect(try await cluster.query("SELECT count(*)::int FROM processing_log WHERE action = 'purge'", as: Int.self) == 1)
     }
 }

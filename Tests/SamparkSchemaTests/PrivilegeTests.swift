@@ -120,6 +120,27 @@ import SamparkTestSupport
         }
     }
 
+    @Test func aLoginGivenAnotherRoleKeepsOnlyThatOne() async throws {
+        try await withLogins { as_ in
+            // The reporter's login made a dispatcher's: it loses the reporter's grants.
+            let reporter = as_("reporter")
+            #expect(await refusal(reporter, "SELECT count(*) FROM unit_aggregates") == nil)
+            let who = try await reporter.query("SELECT current_user::text, current_database()::text")[0]
+            let name = try who.decode(String.self, at: 0)
+            var configuration = try PostgresConfiguration(url: TestEnvironment.postgresURL())
+            configuration.database = try who.decode(String.self, at: 1)
+            let owner = PostgresPool(configuration: configuration, size: 1)
+            try await owner.query("SELECT sampark_db_login($1, 'sampark_dispatch', $2, NULL)", [name, Self.password])
+            await owner.shutdown()
+            configuration.user = name
+            configuration.password = Self.password
+            let again = PostgresPool(configuration: configuration, size: 1)
+            #expect(await refusal(again, "SELECT count(*) FROM unit_aggregates") == "42501", "no longer a reporter")
+            #expect(await refusal(again, "SELECT count(*) FROM offers") == nil, "now a dispatcher")
+            await again.shutdown()
+        }
+    }
+
     @Test func aStatesAnalystSeesOnlyThatStatesRows() async throws {
         try await withLogins { as_ in
             let analyst = as_("analyst")
@@ -158,6 +179,13 @@ import SamparkTestSupport
             await #expect(throws: PostgresError.self) {
                 try await pool.query("SELECT sampark_db_login('x_login', 'sampark_reports', 'short', NULL)")
             }
+            // A role's own name (or the owner's) can never become a login.
+            for login in ["sampark_reports", "sampark_analyst", configuration.user ?? "sampark"] {
+                await #expect(throws: PostgresError.self, "\(login)") {
+                    try await pool.query("SELECT sampark_db_login($1, 'sampark_ingest', 'long-enough-password', NULL)", [login])
+                }
+            }
+            #expect(try await pool.query("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'sampark_reports'")[0].decode(Bool.self, at: 0) == false)
             await pool.shutdown()
         }
     }

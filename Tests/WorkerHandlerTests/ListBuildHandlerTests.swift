@@ -434,6 +434,40 @@ import SamparkPostgres
         }
     }
 
+    /// Hostile text in a list request (issue 9): a campaign's name and a request id are stored
+    /// verbatim, a hostile scope or scheme is refused by name; nothing is ever executed.
+    @Test func hostileTextInAListRequestIsStoredVerbatimOrRefused() async throws {
+        try await Self.world { db in
+            let contacts = try await db.count("SELECT count(*) FROM contacts")
+            let name = HostileInputTests.hostile[0], id = HostileInputTests.hostile[3]
+            let ready = try await Self.build(db, Self.request(id, .schemeFeedback, campaign: "HOSTILE", name: name,
+                                                              .init(scope: "CG", schemes: ["ujjwala"])))
+            #expect(ready.requestID == id)
+            #expect(try await db.strings("SELECT name FROM campaigns WHERE code = 'HOSTILE'") == [name])
+            #expect(try await db.strings("SELECT request_id FROM call_lists") == [id])
+            for (i, text) in HostileInputTests.hostile.prefix(5).enumerated() {
+                let error = await #expect(throws: HandlerError.self) {
+                    try await Self.build(db, Self.request("h-scope-\(i)", .schemeFeedback, campaign: "HOSTILE", name: nil,
+                                                          .init(scope: text, schemes: ["ujjwala"])))
+                }
+                // Looked up and not found, or (control characters, a mark at an end) refused as it is.
+                let reason = error?.description ?? ""
+                #expect(reason.hasPrefix("audience.scope: no unit has code")
+                        || reason == "audience.scope: is empty, longer than 100 characters, or has spaces at its ends or control characters", "\(reason)")
+                let scheme = await #expect(throws: HandlerError.self) {
+                    try await Self.build(db, Self.request("h-scheme-\(i)", .schemeFeedback, campaign: "HOSTILE", name: nil,
+                                                          .init(scope: "CG", schemes: [text])))
+                }
+                let schemeReason = scheme?.description ?? ""
+                #expect(schemeReason.hasPrefix("audience.schemes: no contact benefits from scheme")
+                        || schemeReason == "audience.schemes[0]: is empty, longer than 100 characters, or has spaces at its ends or control characters",
+                        "\(schemeReason)")
+            }
+            #expect(try await db.count("SELECT count(*) FROM contacts") == contacts, "nothing executed")
+            #expect(try await db.count("SELECT count(*) FROM opt_outs") == 1)
+        }
+    }
+
     /// An audience field the request's schema does not know is refused by name: a typo must
     /// not quietly widen a list.
     @Test func anUnknownAudienceFieldIsRefusedByName() throws {

@@ -131,10 +131,17 @@ CREATE FUNCTION sampark_db_login(login name, member_of name, password text, stat
 LANGUAGE plpgsql AS $$
 DECLARE
     state_unit bigint;
+    r name;
 BEGIN
     IF member_of NOT IN ('sampark_ingest', 'sampark_lists', 'sampark_dispatch', 'sampark_feedback',
                          'sampark_reports', 'sampark_analyst') THEN
         RAISE EXCEPTION '% is not one of Sampark''s roles', member_of USING ERRCODE = '22023';
+    END IF;
+    -- A login is a person or a process, never one of the roles, the owner or a superuser:
+    -- turning a role into a login would hand every member its password.
+    IF login LIKE 'sampark\_%' OR login LIKE 'pg\_%' OR login = current_user
+       OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = login AND (rolsuper OR rolcreaterole OR NOT rolinherit)) THEN
+        RAISE EXCEPTION '% cannot be a Sampark login (a role, the owner, or a superuser)', login USING ERRCODE = '22023';
     END IF;
     IF length(coalesce(password, '')) < 12 THEN
         RAISE EXCEPTION 'the password of % is shorter than 12 characters', login USING ERRCODE = '22023';
@@ -151,8 +158,15 @@ BEGIN
     ELSE
         EXECUTE format('CREATE ROLE %I LOGIN PASSWORD %L', login, password);
     END IF;
+    -- Exactly one role: what an earlier run granted goes (and an analyst's scope with it).
+    FOR r IN SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+             WHERE u.rolname = login AND g.rolname LIKE 'sampark\_%' AND g.rolname <> member_of LOOP
+        EXECUTE format('REVOKE %I FROM %I', r, login);
+    END LOOP;
     EXECUTE format('GRANT %I TO %I', member_of, login);
-    IF state_unit IS NOT NULL THEN
+    IF state_unit IS NULL THEN
+        DELETE FROM analyst_scopes WHERE role_name = login;
+    ELSE
         INSERT INTO analyst_scopes (role_name, unit_id) VALUES (login, state_unit)
         ON CONFLICT (role_name) DO UPDATE SET unit_id = EXCLUDED.unit_id, granted_at = now();
     END IF;

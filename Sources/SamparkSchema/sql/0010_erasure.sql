@@ -10,6 +10,13 @@ CREATE TABLE erased_phones (
 );
 COMMENT ON TABLE erased_phones IS 'Numbers erased on request, by keyed hash only: never called again (sampark erase)';
 
+-- Which key the hashes are under: HMAC of a fixed text, written by the first erasure. An erase
+-- or a list build given another key refuses rather than silently missing every erased number.
+CREATE TABLE phone_hash_key (
+    only_row   boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    key_check  bytea NOT NULL
+);
+
 -- An erased person's entries and attempts stay (the lists' and the aggregates' counts hold),
 -- detached from the number and the person.
 ALTER TABLE list_entries ALTER COLUMN phone DROP NOT NULL;
@@ -29,16 +36,26 @@ CREATE TABLE processing_log (
     detail        jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX processing_log_at ON processing_log (at);
-COMMENT ON TABLE processing_log IS 'Kept at least a year (SAMPARK_PROCESSING_LOG_DAYS, no less than 366): sampark purge never deletes younger rows';
+COMMENT ON TABLE processing_log IS 'Kept at least a year: sampark purge --log-days is never under 366';
 
 -- The workers write the requests they serve; nobody but the owner may change or delete a row.
 GRANT INSERT ON processing_log TO sampark_lists, sampark_reports;
 GRANT USAGE ON SEQUENCE processing_log_id_seq TO sampark_lists, sampark_reports;
-GRANT SELECT ON erased_phones TO sampark_lists, sampark_ingest;
+GRANT SELECT ON erased_phones, phone_hash_key TO sampark_lists;
+
+-- Each worker reads and relays only the outbox rows it wrote: a gateway's offer (a full
+-- number) or an escalation (a name) is no other worker's business, and each worker's broker
+-- user may publish only its own messages.
+ALTER TABLE outbox ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON outbox TO sampark_ingest USING (app_id = 'ingest-worker') WITH CHECK (app_id = 'ingest-worker');
+CREATE POLICY own_rows_lists ON outbox TO sampark_lists USING (app_id = 'list-builder') WITH CHECK (app_id = 'list-builder');
+CREATE POLICY own_rows_dispatch ON outbox TO sampark_dispatch USING (app_id = 'dialer-dispatcher') WITH CHECK (app_id = 'dialer-dispatcher');
+CREATE POLICY own_rows_feedback ON outbox TO sampark_feedback USING (app_id = 'feedback-aggregator') WITH CHECK (app_id = 'feedback-aggregator');
+CREATE POLICY own_rows_reports ON outbox TO sampark_reports USING (app_id = 'reporter') WITH CHECK (app_id = 'reporter');
 
 -- Erases everything Sampark holds of one number in one transaction and returns what it
--- touched, by table. `phone` is the number in +91 form; `phone_hash` its keyed hash.
-CREATE FUNCTION sampark_erase(phone text, phone_hash bytea) RETURNS jsonb
+-- touched, by table. `phone` is the number in +91 form; `key` the keyed hash's secret.
+CREATE FUNCTION sampark_erase(phone text, key text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     contact_ids bigint[];
@@ -48,13 +65,21 @@ DECLARE
     n           jsonb := '{}';
     k           bigint;
 BEGIN
+    -- One at a time, and never beside a list build (which takes this lock shared): a build
+    -- that started before sees the number in clear and is erased with it below; one that
+    -- starts after sees its hash.
+    PERFORM pg_advisory_xact_lock(1397771595);
+    INSERT INTO phone_hash_key (key_check) VALUES (hmac('sampark phone hash key', key, 'sha256')) ON CONFLICT DO NOTHING;
+    IF NOT EXISTS (SELECT 1 FROM phone_hash_key WHERE key_check = hmac('sampark phone hash key', key, 'sha256')) THEN
+        RAISE EXCEPTION 'SAMPARK_PHONE_HASH_KEY is not the key earlier erasures used' USING ERRCODE = '22023';
+    END IF;
     SELECT coalesce(array_agg(id), '{}') INTO contact_ids FROM contacts c WHERE c.phone = sampark_erase.phone;
     SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(name), '{}') INTO person_ids, names
         FROM people p WHERE p.phone = sampark_erase.phone;
     SELECT coalesce(array_agg(id), '{}') INTO entry_ids FROM list_entries e
         WHERE e.phone = sampark_erase.phone OR e.contact_id = ANY (contact_ids) OR e.person_id = ANY (person_ids);
 
-    INSERT INTO erased_phones (phone_hash) VALUES (sampark_erase.phone_hash) ON CONFLICT DO NOTHING;
+    INSERT INTO erased_phones (phone_hash) VALUES (hmac(sampark_erase.phone, key, 'sha256')) ON CONFLICT DO NOTHING;
     -- Kept off every list by its hash from now on, no longer by the number in clear.
     DELETE FROM opt_outs o WHERE o.phone = sampark_erase.phone;
     GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('opt_outs', k);
@@ -64,6 +89,13 @@ BEGIN
     UPDATE attempts SET feedback = NULL, answers = NULL, verification = NULL, issue_tags = NULL
         WHERE entry_id = ANY (entry_ids);
     GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('attempts', k);
+    -- A call in hand is taken back (its outcome, if it comes, counts, of nobody), and what
+    -- was published of them, offers (a name, a number) and escalations, goes from the outbox.
+    UPDATE offers SET state = 'expired', settled_at = now() WHERE entry_id = ANY (entry_ids) AND state = 'live';
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('offers', k);
+    DELETE FROM outbox WHERE message_id IN (SELECT 'offer-' || o.id FROM offers o WHERE o.entry_id = ANY (entry_ids))
+        OR message_id IN (SELECT 'escalation/' || x.attempt_id FROM escalations x WHERE x.contact_id = ANY (contact_ids));
+    GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('outbox_messages', k);
     UPDATE list_entries SET phone = NULL, contact_id = NULL, person_id = NULL,
            state = CASE WHEN state IN ('pending', 'offered', 'waiting') THEN 'suppressed' ELSE state END,
            last_result = CASE WHEN state IN ('pending', 'offered', 'waiting') THEN 'erased' ELSE last_result END
@@ -95,4 +127,4 @@ BEGIN
     RETURN n;
 END
 $$;
-REVOKE EXECUTE ON FUNCTION sampark_erase(text, bytea) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION sampark_erase(text, text) FROM PUBLIC;

@@ -47,11 +47,12 @@ struct DatabaseLogin: AsyncParsableCommand {
         let url = postgresURL ?? environment["SAMPARK_POSTGRES_URL"] ?? "postgres://sampark:sampark@127.0.0.1:55432/sampark"
         var configuration = try PostgresConfiguration(url: url)
         configuration.applicationName = "sampark db-login"
-        let pool = PostgresPool(configuration: configuration, size: 1)
-        defer { Task { await pool.shutdown() } }
         let group = DatabaseRoles.byRole[role]!
+        let name = name, state = state
         do {
-            let rows = try await pool.query("SELECT sampark_db_login($1, $2, $3, $4)", [name, group, password, state])
+            let rows = try await withPool(configuration) { pool in
+                try await pool.query("SELECT sampark_db_login($1, $2, $3, $4)", [name, group, password, state])
+            }
             say(try rows[0].decode(String.self, at: 0))
         } catch let error as PostgresError {
             // Our own refusals (22023) name the role or the state, never the password; anything

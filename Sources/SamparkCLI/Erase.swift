@@ -47,11 +47,11 @@ struct Erase: AsyncParsableCommand {
         let url = postgresURL ?? environment["SAMPARK_POSTGRES_URL"] ?? "postgres://sampark:sampark@127.0.0.1:55432/sampark"
         var configuration = try PostgresConfiguration(url: url)
         configuration.applicationName = "sampark erase"
-        let pool = PostgresPool(configuration: configuration, size: 1)
-        defer { Task { await pool.shutdown() } }
         let counts: String
         do {
-            counts = try await erase(number, key: key, requestedBy: requestedBy, reason: reason, pool: pool)
+            counts = try await withPool(configuration) { pool in
+                try await erase(number, key: key, requestedBy: requestedBy, reason: reason, pool: pool)
+            }
         } catch let error as PostgresError where error.code == "22023" {
             throw ValidationError(error.message)
         }

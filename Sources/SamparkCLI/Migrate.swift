@@ -19,8 +19,10 @@ struct Migrate: AsyncParsableCommand {
             ?? "postgres://sampark:sampark@127.0.0.1:55432/sampark"
         var configuration = try PostgresConfiguration(url: url)
         configuration.applicationName = "sampark migrate"
-        let pool = PostgresPool(configuration: configuration, size: 1)
-        defer { Task { await pool.shutdown() } }
+        try await withPool(configuration) { pool in try await migrate(pool) }
+    }
+
+    func migrate(_ pool: PostgresPool) async throws {
         let migrator = Migrator(pool: pool)
         do {
             if status {
@@ -34,6 +36,21 @@ struct Migrate: AsyncParsableCommand {
         } catch let failure as Migrator.Failure {
             throw ValidationError(failure.description)
         }
+    }
+}
+
+/// Runs `body` with a pool and shuts the pool down before returning, so the process never
+/// exits while the pool's threads still run (a detached shutdown raced the exit's destructors
+/// and crashed the CLI now and then).
+func withPool<T>(_ configuration: PostgresConfiguration, size: Int = 1, _ body: (PostgresPool) async throws -> T) async throws -> T {
+    let pool = PostgresPool(configuration: configuration, size: size)
+    do {
+        let value = try await body(pool)
+        await pool.shutdown()
+        return value
+    } catch {
+        await pool.shutdown()
+        throw error
     }
 }
 

@@ -34,8 +34,10 @@ struct Purge: AsyncParsableCommand {
         let url = postgresURL ?? ProcessInfo.processInfo.environment["SAMPARK_POSTGRES_URL"] ?? "postgres://sampark:sampark@127.0.0.1:55432/sampark"
         var configuration = try PostgresConfiguration(url: url)
         configuration.applicationName = "sampark purge"
-        let pool = PostgresPool(configuration: configuration, size: 1)
-        defer { Task { await pool.shutdown() } }
+        try await withPool(configuration) { pool in try await purge(pool) }
+    }
+
+    func purge(_ pool: PostgresPool) async throws {
         let notesDays = notesDays, batch = batch
         var last: Int64 = 0, purged = 0, scanned = 0
         while true {

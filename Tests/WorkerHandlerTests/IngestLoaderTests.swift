@@ -189,6 +189,19 @@ import SamparkTestSupport
             #expect(try await db.load(.callCentres, "code,name,region_codes,seats\nDRG-01,Durg centre,DRG,36\n").counts.summary
                     == "read 1: +0 ~1 =0 x0")
             #expect(try await db.count("SELECT count(*) FROM call_centre_regions") == 1, "a reload replaces the regions")
+            // A centre's broker users are named after its code, lowercased, with -gateway for its
+            // gateway: a code that would share or take another centre's users is refused.
+            let clashing = try await db.load(.callCentres, """
+                code,name,region_codes,seats
+                drg-01,Same users as DRG-01,DRG,10
+                DRG-02-gateway,Looks like a gateway,DRG,10
+                KRB-01,Korba,DRG,10
+                krb-01,Korba again,DRG,10
+
+                """)
+            #expect(clashing.counts.summary == "read 4: +1 ~0 =0 x3", "\(clashing.firstRejects)")
+            #expect(clashing.firstRejects.map(\.line) == [2, 3, 5])
+            #expect(clashing.firstRejects.allSatisfy { $0.field == "code" })
 
             let calendar = """
                 constituency_code,phase,poll_date,poll_close

@@ -18,6 +18,11 @@ struct CallCentreLoader: SourceLoader {
         guard code.count <= 64, code.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
             throw RowRejection("code", "may hold only letters, digits, '-' and '_' (it names the centre's queue)")
         }
+        // The centre's broker users are `centre-<code>` and `centre-<code>-gateway`, lowercased
+        // (docs/security.md): a code ending so would be another centre's gateway.
+        guard !code.lowercased().hasSuffix("-gateway") else {
+            throw RowRejection("code", "may not end in -gateway (the name of a centre's gateway user)")
+        }
         let name = try fields.required("name")
         let regions = try fields.list("region_codes")
         guard !regions.isEmpty else { throw RowRejection("region_codes", "is empty") }
@@ -51,6 +56,11 @@ struct CallCentreLoader: SourceLoader {
             UPDATE {stage} s SET region_ids = resolved.ids, missing = resolved.missing FROM resolved WHERE s.line = resolved.line
             """)
         try stage.reject(where: "s.missing IS NOT NULL", field: "region_codes", reason: "'no unit has ' || \(Stage.named("s.missing"))")
+        // Codes differing only in case would share the centre's broker users.
+        try stage.reject(where: """
+            EXISTS (SELECT 1 FROM call_centres cc WHERE lower(cc.code) = lower(s.code) AND cc.code <> s.code)
+            OR EXISTS (SELECT 1 FROM {stage} o WHERE lower(o.code) = lower(s.code) AND o.code <> s.code AND o.line < s.line)
+            """, field: "code", reason: "'differs only in case from another centre''s code (they would share one broker user)'")
         try stage.dedupe(key: "s.code", compared: ["name", "region_ids", "seats", "shifts", "languages"],
                          duplicates: .supersededUnlessIdentical(field: "code", what: "centre code"))
         try stage.run("""

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import SamparkCore
 import SamparkPostgres
+import SamparkRuntime
 
 /// `sampark erase --phone NUMBER --requested-by WHO --reason WHY`: a citizen's erasure request
 /// (DPDP Act 2023, s. 12). In one transaction every table loses the number and what the person
@@ -24,6 +26,11 @@ struct Erase: AsyncParsableCommand {
     @Option(help: "PostgreSQL URL of the owner (default: $SAMPARK_POSTGRES_URL, else the local demo database).")
     var postgresURL: String?
 
+    @Flag(help: "Send the request to the ingest-worker (erasure.request.v1) instead: for the central team, without the database's owner or the key.")
+    var publish = false
+
+    @OptionGroup var servers: ServerOptions
+
     /// `+91` and ten digits, from what a person types (spaces, dashes, a leading 0 or 91).
     static func normalized(_ text: String) -> String? {
         var digits = text.filter(\.isNumber)
@@ -35,6 +42,23 @@ struct Erase: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
+        if publish {
+            let given = phone == "-" ? (readLine(strippingNewline: true) ?? "") : phone
+            guard let number = Self.normalized(given) else { throw ValidationError("--phone is not an Indian phone number (+91 and ten digits)") }
+            let amqp = try await servers.connect(name: "erase")
+            let messageID = UUID().uuidString.lowercased()
+            do {
+                try await amqp.publish(outgoing(ErasureRequest(phone: number, requestedBy: requestedBy, reason: reason),
+                                                exchange: Topology.ingestExchange, routingKey: "erasure.request", messageID: messageID,
+                                                purpose: reason))
+            } catch {
+                await amqp.close()
+                throw error
+            }
+            await amqp.close()
+            say("asked the ingest-worker to erase the number (message \(messageID)); the processing log records it when done")
+            return
+        }
         guard let key = environment["SAMPARK_PHONE_HASH_KEY"], key.count >= 32 else {
             throw ValidationError("SAMPARK_PHONE_HASH_KEY is not set (or shorter than 32 characters): the keyed hash that keeps an erased number off every list needs the fleet's key")
         }

@@ -27,7 +27,8 @@ public enum Topology {
 
     // The work queues of the five workers.
     public static let ingestBatches = WorkQueue(name: "ingest-worker.batches", bindings: [
-        .init(ingestExchange, "ingest.batch.*"), .init(ingestExchange, "turnout.mark"), .init(materialExchange, "#"),
+        .init(ingestExchange, "ingest.batch.*"), .init(ingestExchange, "turnout.mark"), .init(ingestExchange, "erasure.request"),
+        .init(materialExchange, "#"),
     ])
     public static let listRequests = WorkQueue(name: "list-builder.requests", bindings: [.init(listsExchange, "list.build")])
     /// The dispatcher's: lists ready, outcomes (its copy: the entry's next state and the next

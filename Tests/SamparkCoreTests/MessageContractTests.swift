@@ -20,6 +20,7 @@ import Testing
                               firstRejects: [.init(line: 3, field: "phone", reason: "is not an Indian phone number")],
                               startedAt: now, finishedAt: now.addingTimeInterval(2))),
         entry(TurnoutMark(epic: "CGA0000001", acNumber: 62, partNumber: 1, serialNumber: 7, stateCode: "CG", votedAt: now, source: "agent-B-62-001")),
+        entry(ErasureRequest(phone: "+919876543210", requestedBy: "grievance desk, ticket 4711", reason: "the citizen's email")),
         entry(MaterialPublished(id: "mann-ki-baat-nov", version: 2, title: "Programme relay", scripts: ["hi": "नमस्कार", "en": "Namaskar"],
                                 questions: [.init(id: "q1", text: ["hi": "क्या आपने सुना?", "en": "Did you listen?"], answers: ["yes", "no"])],
                                 scope: ["CG"], validFrom: now, validTo: now.addingTimeInterval(86_400))),

@@ -196,6 +196,23 @@ import SamparkTestSupport
             SELECT count(*)::int FROM processing_log WHERE action = 'list' AND purpose = 'second round'
             """, as: Int.self) == 1)
 
+        // The central team's way: an erasure request message, done by the ingest-worker.
+        let second = try await cluster.query("""
+            SELECT coalesce((SELECT c.phone FROM contacts c WHERE c.phone <> '\(phone)' ORDER BY c.id LIMIT 1), '')
+            """, as: String.self)
+        let asked = try await cluster.cli(["erase", "--publish", "--phone", second, "--requested-by", "grievance desk, ticket 8",
+                                           "--reason", "asked on the helpline"])
+        #expect(asked.status == 0, "\(asked.output)")
+        #expect(try await eventually(timeout: .seconds(30)) {
+            try await cluster.query("SELECT count(*)::int FROM contacts WHERE phone = '\(second)'", as: Int.self) == 0
+        }, "erased by the ingest-worker")
+        #expect(try await cluster.query("SELECT count(*)::int FROM erased_phones", as: Int.self) == 2)
+        #expect(try await cluster.query("""
+            SELECT count(*)::int FROM processing_log WHERE action = 'erase' AND requested_by = 'grievance desk, ticket 8 (via sampark)'
+              AND purpose = 'asked on the helpline'
+            """, as: Int.self) == 1)
+        #expect(try await cluster.query(sums, as: String.self) == before, "the aggregates keep their counts")
+
         // Retention: calls older than the setting lose their notes and answers, and nothing else.
         // (The scenario's calls are dated on its own clock, years ahead: five are made old.)
         let aged = try await cluster.query("""

@@ -219,6 +219,27 @@ public struct IngestCompleted: SamparkMessage, Equatable {
     }
 }
 
+/// A citizen's erasure request, from the central team's grievance desk: exchange
+/// `sampark.ingest`, routing key `erasure.request`. The ingest-worker erases everything held of
+/// the number in one transaction and keeps it off every list by its keyed hash
+/// (docs/security.md); the processing log keeps who asked and why, never the number.
+public struct ErasureRequest: SamparkMessage, Equatable {
+    public static let messageType = "erasure.request.v1"
+
+    /// The number, +91 and ten digits.
+    public var phone: String
+    /// Who asked (a desk, an officer, a ticket).
+    public var requestedBy: String
+    /// Why (the citizen's request and how it came).
+    public var reason: String
+
+    public init(phone: String, requestedBy: String, reason: String) {
+        self.phone = phone
+        self.requestedBy = requestedBy
+        self.reason = reason
+    }
+}
+
 /// One booth agent's mark that a voter has voted, on polling day: exchange `sampark.ingest`,
 /// routing key `turnout.mark`. The voter is named by EPIC id, or by roll position (AC, part,
 /// serial, and the state's unit code where the network spans states).

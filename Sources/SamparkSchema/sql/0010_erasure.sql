@@ -128,3 +128,9 @@ BEGIN
 END
 $$;
 REVOKE EXECUTE ON FUNCTION sampark_erase(text, text) FROM PUBLIC;
+-- The ingest-worker erases on the central team's request (erasure.request.v1): the function
+-- runs with its owner's rights (every table it clears), and only it, for that worker.
+ALTER FUNCTION sampark_erase(text, text) SECURITY DEFINER SET search_path = public, pg_temp;
+GRANT EXECUTE ON FUNCTION sampark_erase(text, text) TO sampark_ingest;
+GRANT INSERT ON processing_log TO sampark_ingest;
+GRANT USAGE ON SEQUENCE processing_log_id_seq TO sampark_ingest;

@@ -88,7 +88,9 @@ import Testing
         .appendingPathComponent("schemas/messages")
 
     /// Runs check-jsonschema on `body` against the type's schema; returns its exit status.
-    static func validate(_ body: [UInt8], type: String) throws -> Int32 {
+    /// Waits without holding a thread: a test blocked in `waitUntilExit` holds one of the
+    /// few cooperative threads (two on this machine) that every test running beside it needs.
+    static func validate(_ body: [UInt8], type: String) async throws -> Int32 {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("sampark-\(type)-\(UUID().uuidString).json")
         try Data(body).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -97,38 +99,44 @@ import Testing
         process.arguments = ["check-jsonschema", "--schemafile",
                              schemaDirectory.appendingPathComponent("\(type).json").path, file.path]
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        return try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
     }
 
-    @Test func everyTypeHasASchemaAndEveryExampleValidates() throws {
+    @Test func everyTypeHasASchemaAndEveryExampleValidates() async throws {
         let schemas = try FileManager.default.contentsOfDirectory(atPath: Self.schemaDirectory.path)
             .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }
         #expect(Set(schemas) == Set(Self.examples.map(\.0)), "one schema per message type, no more, no less")
         for (type, encode, _) in Self.examples {
-            let status = try Self.validate(try encode(), type: type)
+            let status = try await Self.validate(try encode(), type: type)
             #expect(status == 0, "\(type): the encoded example does not validate against its schema")
         }
     }
 
     /// The documented example of each campaign kind (samples/lists/) is a valid request.
-    @Test func everySampleListRequestValidatesAndDecodes() throws {
+    @Test func everySampleListRequestValidatesAndDecodes() async throws {
         let directory = Self.schemaDirectory.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("samples/lists")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }.sorted()
         #expect(files.map { String($0.dropLast(5)) } == CampaignKind.allCases.map(\.rawValue).sorted(), "one example per kind")
         for file in files {
             let body = Array(try Data(contentsOf: directory.appendingPathComponent(file)))
-            #expect(try Self.validate(body, type: ListBuildRequest.messageType) == 0, "\(file) does not validate")
+            #expect(try await Self.validate(body, type: ListBuildRequest.messageType) == 0, "\(file) does not validate")
             let request = try MessageCoding.decode(ListBuildRequest.self, from: body)
             #expect(request.kind.rawValue == String(file.dropLast(5)))
         }
     }
 
     /// The schema refuses an audience field the kind does not use, as the list-builder does.
-    @Test func theListSchemaRefusesAFieldTheKindDoesNotUse() throws {
+    @Test func theListSchemaRefusesAFieldTheKindDoesNotUse() async throws {
         let body = Array(#"{"request_id": "r", "kind": "gotv", "campaign": {"code": "C"}, "audience": {"scope": "CG", "poll_date": "2028-11-17", "schemes": ["ujjwala"]}}"#.utf8)
-        #expect(try Self.validate(body, type: ListBuildRequest.messageType) != 0)
+        #expect(try await Self.validate(body, type: ListBuildRequest.messageType) != 0)
     }
 
     @Test func examplesRoundTrip() throws {
@@ -138,16 +146,16 @@ import Testing
     }
 
     /// The check can fail: a body missing a required field, or with a bad phone, is refused.
-    @Test func theSchemaCheckRefusesWhatBreaksTheContract() throws {
+    @Test func theSchemaCheckRefusesWhatBreaksTheContract() async throws {
         let missing = Array(#"{"day": "2024-04-25", "scope": "IN", "rows": [], "totals": {}}"#.utf8)
-        #expect(try Self.validate(missing, type: DailyReport.messageType) != 0)
+        #expect(try await Self.validate(missing, type: DailyReport.messageType) != 0)
         let offer = CallOffer(attemptID: 1, entryID: 1, listID: 1, centre: "C", campaign: "K", kind: .relay, dialing: .preview,
                               contact: .init(name: "N", language: nil, phone: "+91******3210"), attempt: 0, maxAttempts: 3, expiresAt: Self.now)
-        #expect(try Self.validate(try MessageCoding.encode(offer), type: CallOffer.messageType) == 0)
+        #expect(try await Self.validate(try MessageCoding.encode(offer), type: CallOffer.messageType) == 0)
         for phone in ["12345", "+91*****43210", "9876543210"] {
             var broken = offer
             broken.contact.phone = phone
-            #expect(try Self.validate(try MessageCoding.encode(broken), type: CallOffer.messageType) != 0, "\(phone) passed")
+            #expect(try await Self.validate(try MessageCoding.encode(broken), type: CallOffer.messageType) != 0, "\(phone) passed")
         }
     }
 

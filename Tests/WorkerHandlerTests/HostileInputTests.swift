@@ -3,6 +3,7 @@ import Testing
 import DialerDispatcher
 import FeedbackAggregator
 @testable import IngestWorker
+import Reporter
 import SamparkCore
 import SamparkPostgres
 @testable import SamparkRuntime
@@ -155,6 +156,38 @@ import SamparkTestSupport
             } catch let error as HandlerError {
                 #expect(error.description.hasPrefix("title"), "\(error.description)")
             }
+        }
+    }
+
+    /// A desk's presence: a hostile agent name (within its 100 characters) is stored verbatim; a
+    /// centre code that is no centre is refused by name. A report request naming a hostile
+    /// scope or constituency is refused by name. Nothing is executed.
+    @Test func hostileTextInPresenceAndReportRequestsIsStoredVerbatimOrRefused() async throws {
+        try await FreshDatabase.with("hostile_presence") { db in
+            try await db.pool.withConnection { try $0.executeScript(DispatchTests.setup) }
+            let date = DispatchTests.ist("2028-11-01T10:00:00")
+            let handler = AgentPresenceHandler(dispatcher: DispatchTests.dispatcher(db, at: date))
+            let names = Self.hostile.prefix(5).map { String($0.prefix(100)) }
+            for (i, name) in names.enumerated() {
+                try await db.handle(handler, AgentPresence(centre: "C1", agent: name, state: .available, at: date), messageID: "p-\(i)")
+            }
+            #expect(Set(try await db.strings("SELECT agent FROM agents")) == Set(names), "every name verbatim")
+            let refused = await #expect(throws: HandlerError.self) {
+                try await db.handle(handler, AgentPresence(centre: Self.hostile[0], agent: "a", state: .available, at: date))
+            }
+            #expect(refused?.description == "centre: no call centre has this code")
+
+            let reports = ReportRequestHandler(settings: ReportSettings(publishAt: nil, clock: .fixed(at: date)))
+            for text in Self.hostile.prefix(5) {
+                await #expect(throws: HandlerError.self) {
+                    try await db.handle(reports, ReportRequest(kind: .daily, day: "2028-11-01", scope: text))
+                }
+                await #expect(throws: HandlerError.self) {
+                    try await db.handle(reports, ReportRequest(kind: .dossier, day: "2028-11-01", constituency: text, party: "P"))
+                }
+            }
+            #expect(try await db.count("SELECT count(*) FROM reports") == 0, "nothing stored")
+            #expect(try await db.count("SELECT count(*) FROM call_centres") == 1, "nothing executed")
         }
     }
 }

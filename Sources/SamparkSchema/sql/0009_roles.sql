@@ -92,41 +92,40 @@ COMMENT ON TABLE analyst_scopes IS 'The unit (a state) whose rows each analyst l
 GRANT SELECT ON org_units, analyst_scopes, reports, escalations, unit_aggregates TO sampark_analyst;
 GRANT SELECT (id, name, role, unit_id, committee, responsibilities) ON people TO sampark_analyst;
 
--- The units an analyst may see: its scope's subtree. Inline in every policy (a SECURITY DEFINER
--- function would see its owner as current_user).
+-- The units an analyst may see: its scope's subtree. One function for every policy; it runs
+-- as the caller (SECURITY INVOKER, the default), so current_user is the analyst's login.
+CREATE FUNCTION sampark_analyst_units() RETURNS SETOF bigint LANGUAGE sql STABLE AS $$
+    SELECT u.id FROM analyst_scopes s JOIN org_units top ON top.id = s.unit_id
+    JOIN org_units u ON u.path <@ top.path WHERE s.role_name = current_user
+$$;
+
 ALTER TABLE analyst_scopes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY analyst_own_scope ON analyst_scopes FOR SELECT TO sampark_analyst
     USING (role_name = current_user);
 
 ALTER TABLE reports ENABLE ROW LEVEL SECURITY;
 CREATE POLICY workers_all ON reports TO sampark_reports USING (true) WITH CHECK (true);
-CREATE POLICY analyst_state ON reports FOR SELECT TO sampark_analyst USING (
-    scope IN (SELECT u.code FROM analyst_scopes s JOIN org_units top ON top.id = s.unit_id
-              JOIN org_units u ON u.path <@ top.path WHERE s.role_name = current_user));
+CREATE POLICY analyst_state ON reports FOR SELECT TO sampark_analyst
+    USING (scope IN (SELECT code FROM org_units WHERE id IN (SELECT sampark_analyst_units())));
 
 ALTER TABLE escalations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY workers_all ON escalations TO sampark_feedback, sampark_reports USING (true) WITH CHECK (true);
-CREATE POLICY analyst_state ON escalations FOR SELECT TO sampark_analyst USING (
-    unit_id IN (SELECT u.id FROM analyst_scopes s JOIN org_units top ON top.id = s.unit_id
-                JOIN org_units u ON u.path <@ top.path WHERE s.role_name = current_user));
+CREATE POLICY analyst_state ON escalations FOR SELECT TO sampark_analyst USING (unit_id IN (SELECT sampark_analyst_units()));
 
 ALTER TABLE unit_aggregates ENABLE ROW LEVEL SECURITY;
 CREATE POLICY workers_all ON unit_aggregates TO sampark_feedback, sampark_reports USING (true) WITH CHECK (true);
-CREATE POLICY analyst_state ON unit_aggregates FOR SELECT TO sampark_analyst USING (
-    unit_id IN (SELECT u.id FROM analyst_scopes s JOIN org_units top ON top.id = s.unit_id
-                JOIN org_units u ON u.path <@ top.path WHERE s.role_name = current_user));
+CREATE POLICY analyst_state ON unit_aggregates FOR SELECT TO sampark_analyst USING (unit_id IN (SELECT sampark_analyst_units()));
 
 ALTER TABLE people ENABLE ROW LEVEL SECURITY;
 CREATE POLICY workers_all ON people TO sampark_ingest, sampark_lists, sampark_dispatch, sampark_feedback, sampark_reports
     USING (true) WITH CHECK (true);
-CREATE POLICY analyst_state ON people FOR SELECT TO sampark_analyst USING (
-    unit_id IN (SELECT u.id FROM analyst_scopes s JOIN org_units top ON top.id = s.unit_id
-                JOIN org_units u ON u.path <@ top.path WHERE s.role_name = current_user));
+CREATE POLICY analyst_state ON people FOR SELECT TO sampark_analyst USING (unit_id IN (SELECT sampark_analyst_units()));
 
 -- `sampark db-login`: a login joining one of the roles above (an analyst's with its state).
 -- The password travels as a parameter and is spliced into the statement inside the function,
--- so no server log line or pg_stat_activity row carries it in clear; PostgreSQL stores it as
--- a SCRAM verifier (password_encryption).
+-- so the statement the client sends (and pg_stat_activity) never carries it; PostgreSQL
+-- stores it as a SCRAM verifier (password_encryption). Should that inner statement fail, the
+-- server log's CONTEXT line quotes it (docs/security.md).
 CREATE FUNCTION sampark_db_login(login name, member_of name, password text, state_code text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -82,9 +82,7 @@ public struct ListBuildHandler: MessageHandler {
             guard let key = phoneHashKey else {
                 throw HandlerError.permanent("numbers were erased on request and this list-builder has no SAMPARK_PHONE_HASH_KEY to keep them off the list")
             }
-            guard try connection.query("""
-                SELECT coalesce((SELECT key_check = hmac('sampark phone hash key', $1, 'sha256') FROM phone_hash_key), false)
-                """, [key]).first?.decode(Bool.self, at: 0) == true else {
+            guard try connection.query("SELECT sampark_phone_hash_key_matches($1)", [key]).first?.decode(Bool.self, at: 0) == true else {
                 throw HandlerError.permanent("SAMPARK_PHONE_HASH_KEY is not the key the erasures used: this list-builder cannot keep erased numbers off the list")
             }
         }
@@ -104,21 +102,15 @@ public struct ListBuildHandler: MessageHandler {
             shortCommittees: spec.perCommittee == nil ? nil : try counts(row, "short"),
             shortCommitteesTotal: spec.perCommittee == nil ? nil : try row.decode(Int.self, column: "short_total"),
             hash: try row.decode(String.self, column: "hash"))
+        // The answer, encoded once: stored with the list, and the processing log's detail (the
+        // request id, the counts, the hash; no number or name).
+        let readyJSON = String(decoding: try MessageCoding.encode(ready), as: UTF8.self)
         try connection.execute("""
             UPDATE call_lists SET ready = $2::jsonb, entries = $3, hash = $4 WHERE id = $1
-            """, [listID, PostgresJSONText(String(decoding: try MessageCoding.encode(ready), as: UTF8.self)), ready.entries, ready.hash],
-            prepared: true)
+            """, [listID, PostgresJSONText(readyJSON), ready.entries, ready.hash], prepared: true)
         try context.publish(ready, exchange: Topology.listsExchange, routingKey: "list.ready")
-        let detail: String = "{\"request_id\": " + Self.jsonString(request.requestID) + ", \"kind\": \"" + spec.kind.rawValue
-            + "\", \"entries\": " + String(ready.entries) + "}"
-        try context.logProcessing("list", subject: "list \(listID) of campaign \(campaign.code)", detail: detail)
+        try context.logProcessing("list", subject: "list \(listID) of campaign \(campaign.code)", detail: readyJSON)
         try context.reply(ready)
-    }
-
-    /// `text` as a JSON string literal.
-    static func jsonString(_ text: String) -> String {
-        guard let data = try? JSONEncoder().encode(text) else { return "\"\"" }
-        return String(decoding: data, as: UTF8.self)
     }
 
     /// A column holding `[[name, count], ...]` as JSON.

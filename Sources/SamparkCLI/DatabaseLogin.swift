@@ -21,8 +21,7 @@ struct DatabaseLogin: AsyncParsableCommand {
     @Option(help: "The state whose rows an analyst may read (its org unit code); analysts only.")
     var state: String?
 
-    @Option(help: "PostgreSQL URL of the owner (default: $SAMPARK_POSTGRES_URL, else the local demo database).")
-    var postgresURL: String?
+    @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
         guard let group = DatabaseRoles.byRole[role] else {
@@ -44,13 +43,10 @@ struct DatabaseLogin: AsyncParsableCommand {
         } else {
             password = readLine(strippingNewline: true) ?? ""
         }
-        let url = postgresURL ?? environment["SAMPARK_POSTGRES_URL"] ?? "postgres://sampark:sampark@127.0.0.1:55432/sampark"
-        var configuration = try PostgresConfiguration(url: url)
-        configuration.applicationName = "sampark db-login"
         let group = DatabaseRoles.byRole[role]!
         let name = name, state = state
         do {
-            let rows = try await withPool(configuration) { pool in
+            let rows = try await database.withPool(applicationName: "sampark db-login") { pool in
                 try await pool.query("SELECT sampark_db_login($1, $2, $3, $4)", [name, group, password, state])
             }
             say(try rows[0].decode(String.self, at: 0))

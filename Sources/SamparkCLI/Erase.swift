@@ -23,28 +23,20 @@ struct Erase: AsyncParsableCommand {
     @Option(help: "Why (the citizen's request and how it came): for the processing log.")
     var reason: String
 
-    @Option(help: "PostgreSQL URL of the owner (default: $SAMPARK_POSTGRES_URL, else the local demo database).")
-    var postgresURL: String?
+    @OptionGroup var database: DatabaseOptions
 
     @Flag(help: "Send the request to the ingest-worker (erasure.request.v1) instead: for the central team, without the database's owner or the key.")
     var publish = false
 
     @OptionGroup var servers: ServerOptions
 
-    /// `+91` and ten digits, from what a person types (spaces, dashes, a leading 0 or 91).
-    static func normalized(_ text: String) -> String? {
-        var digits = text.filter(\.isNumber)
-        if digits.count == 12, digits.hasPrefix("91") { digits.removeFirst(2) }
-        if digits.count == 11, digits.hasPrefix("0") { digits.removeFirst() }
-        guard digits.count == 10, digits.first != "0" else { return nil }
-        return "+91" + digits
-    }
-
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
+        let given = phone == "-" ? (readLine(strippingNewline: true) ?? "") : phone
+        // The message never repeats what was typed: it may be a number.
+        guard let number = PhoneNumber.parse(given)?.number else {
+            throw ValidationError("--phone is not an Indian phone number (+91 and ten digits)")
+        }
         if publish {
-            let given = phone == "-" ? (readLine(strippingNewline: true) ?? "") : phone
-            guard let number = Self.normalized(given) else { throw ValidationError("--phone is not an Indian phone number (+91 and ten digits)") }
             let amqp = try await servers.connect(name: "erase")
             let messageID = UUID().uuidString.lowercased()
             do {
@@ -59,22 +51,15 @@ struct Erase: AsyncParsableCommand {
             say("asked the ingest-worker to erase the number (message \(messageID)); the processing log records it when done")
             return
         }
-        guard let key = environment["SAMPARK_PHONE_HASH_KEY"], key.count >= 32 else {
-            throw ValidationError("SAMPARK_PHONE_HASH_KEY is not set (or shorter than 32 characters): the keyed hash that keeps an erased number off every list needs the fleet's key")
-        }
-        let given = phone == "-" ? (readLine(strippingNewline: true) ?? "") : phone
-        // The message never repeats what was typed: it may be a number.
-        guard let number = Self.normalized(given) else { throw ValidationError("--phone is not an Indian phone number (+91 and ten digits)") }
-        guard !requestedBy.trimmingCharacters(in: .whitespaces).isEmpty, !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw ValidationError("--requested-by and --reason must say something: the processing log keeps them")
-        }
-        let url = postgresURL ?? environment["SAMPARK_POSTGRES_URL"] ?? "postgres://sampark:sampark@127.0.0.1:55432/sampark"
-        var configuration = try PostgresConfiguration(url: url)
-        configuration.applicationName = "sampark erase"
+        // The database checks the key, who asked and why (sampark_erase), as for the
+        // ingest-worker's requests; its refusals (22023) say what is wrong, never the number.
+        let key = ProcessInfo.processInfo.environment["SAMPARK_PHONE_HASH_KEY"] ?? ""
+        let requestedBy = requestedBy, reason = reason
         let counts: String
         do {
-            counts = try await withPool(configuration) { pool in
-                try await erase(number, key: key, requestedBy: requestedBy, reason: reason, pool: pool)
+            counts = try await database.withPool(applicationName: "sampark erase") { pool in
+                try await pool.query("SELECT sampark_erase($1, $2, $3, $4)::text", [number, key, requestedBy, reason])[0]
+                    .decode(String.self, at: 0)
             }
         } catch let error as PostgresError where error.code == "22023" {
             throw ValidationError(error.message)
@@ -83,19 +68,5 @@ struct Erase: AsyncParsableCommand {
         let parts = touched.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         say("erased: " + (parts.isEmpty ? "nothing was held of this number" : parts.joined(separator: ", "))
             + "; the number stays off every list by its keyed hash")
-    }
-
-    /// The erasure and its processing-log row, in one transaction; returns the counts by table.
-    func erase(_ number: String, key: String, requestedBy: String, reason: String, pool: PostgresPool) async throws -> String {
-        try await pool.transaction { connection in
-            let counts = try connection.query("SELECT sampark_erase($1, $2)::text", [number, key])[0].decode(String.self, at: 0)
-            // The subject is the hash's first 16 hex digits: enough to find this entry again
-            // for the same number (with the key), nothing to read a number from.
-            try connection.execute("""
-                INSERT INTO processing_log (action, requested_by, purpose, subject, detail)
-                VALUES ('erase', $1, $2, 'phone ' || left(encode(hmac($3, $4, 'sha256'), 'hex'), 16), $5::jsonb)
-                """, [requestedBy, reason, number, key, PostgresJSONText(counts)])
-            return counts
-        }
     }
 }

@@ -21,8 +21,7 @@ struct Purge: AsyncParsableCommand {
     @Option(help: "Attempts per transaction.")
     var batch: Int = 10_000
 
-    @Option(help: "PostgreSQL URL of the owner (default: $SAMPARK_POSTGRES_URL, else the local demo database).")
-    var postgresURL: String?
+    @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
         guard notesDays >= 1 else { throw ValidationError("--notes-days must be at least 1") }
@@ -31,10 +30,7 @@ struct Purge: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let url = postgresURL ?? ProcessInfo.processInfo.environment["SAMPARK_POSTGRES_URL"] ?? "postgres://sampark:sampark@127.0.0.1:55432/sampark"
-        var configuration = try PostgresConfiguration(url: url)
-        configuration.applicationName = "sampark purge"
-        try await withPool(configuration) { pool in try await purge(pool) }
+        try await database.withPool(applicationName: "sampark purge") { pool in try await purge(pool) }
     }
 
     func purge(_ pool: PostgresPool) async throws {

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SamparkAMQP
 import SamparkCore
+import SamparkPostgres
 import SamparkRuntime
 import Synchronization
 
@@ -36,6 +37,31 @@ struct ServerOptions: ParsableArguments {
         // What the command publishes to must exist even before any worker has started.
         try await Topology.declareExchanges(on: amqp)
         return amqp
+    }
+}
+
+/// Where the database is, for the commands that work on it as its owner (migrate, db-login,
+/// erase, purge): the flag, else `SAMPARK_POSTGRES_URL`, else the private server of `make demo`.
+struct DatabaseOptions: ParsableArguments {
+    @Option(help: "PostgreSQL URL of the owner (default: $SAMPARK_POSTGRES_URL, else the local demo database).")
+    var postgresURL: String?
+
+    /// Runs `body` with a pool and shuts the pool down before returning, so the process never
+    /// exits while the pool's threads still run (a detached shutdown raced the exit's
+    /// destructors and crashed the CLI now and then).
+    func withPool<T>(applicationName: String, _ body: (PostgresPool) async throws -> T) async throws -> T {
+        var configuration = try PostgresConfiguration(url: postgresURL ?? ProcessInfo.processInfo.environment["SAMPARK_POSTGRES_URL"]
+                                                      ?? "postgres://sampark:sampark@127.0.0.1:55432/sampark")
+        configuration.applicationName = applicationName
+        let pool = PostgresPool(configuration: configuration, size: 1)
+        do {
+            let value = try await body(pool)
+            await pool.shutdown()
+            return value
+        } catch {
+            await pool.shutdown()
+            throw error
+        }
     }
 }
 

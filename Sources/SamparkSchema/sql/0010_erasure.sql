@@ -17,6 +17,12 @@ CREATE TABLE phone_hash_key (
     key_check  bytea NOT NULL
 );
 
+-- Whether `key` is the one the erasures used (true while nothing was erased): the one place
+-- the check value is computed, for the erasure and the list-builder alike.
+CREATE FUNCTION sampark_phone_hash_key_matches(key text) RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT key_check = hmac('sampark phone hash key', key, 'sha256') FROM phone_hash_key), true)
+$$;
+
 -- An erased person's entries and attempts stay (the lists' and the aggregates' counts hold),
 -- detached from the number and the person.
 ALTER TABLE list_entries ALTER COLUMN phone DROP NOT NULL;
@@ -53,9 +59,12 @@ CREATE POLICY own_rows_dispatch ON outbox TO sampark_dispatch USING (app_id = 'd
 CREATE POLICY own_rows_feedback ON outbox TO sampark_feedback USING (app_id = 'feedback-aggregator') WITH CHECK (app_id = 'feedback-aggregator');
 CREATE POLICY own_rows_reports ON outbox TO sampark_reports USING (app_id = 'reporter') WITH CHECK (app_id = 'reporter');
 
--- Erases everything Sampark holds of one number in one transaction and returns what it
--- touched, by table. `phone` is the number in +91 form; `key` the keyed hash's secret.
-CREATE FUNCTION sampark_erase(phone text, key text) RETURNS jsonb
+-- Erases everything Sampark holds of one number in one transaction, records it in the
+-- processing log (who asked, why, the hash's first 16 hex digits: never the number), and
+-- returns what it touched, by table. `phone` is the number in +91 form; `key` the keyed
+-- hash's secret; `requested_by` and `purpose` go to the log. `sampark erase` and the
+-- ingest-worker's erasure.request.v1 both come here.
+CREATE FUNCTION sampark_erase(phone text, key text, requested_by text, purpose text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     contact_ids bigint[];
@@ -69,10 +78,18 @@ BEGIN
     -- that started before sees the number in clear and is erased with it below; one that
     -- starts after sees its hash.
     PERFORM pg_advisory_xact_lock(1397771595);
-    INSERT INTO phone_hash_key (key_check) VALUES (hmac('sampark phone hash key', key, 'sha256')) ON CONFLICT DO NOTHING;
-    IF NOT EXISTS (SELECT 1 FROM phone_hash_key WHERE key_check = hmac('sampark phone hash key', key, 'sha256')) THEN
+    IF length(coalesce(key, '')) < 32 THEN
+        RAISE EXCEPTION 'SAMPARK_PHONE_HASH_KEY is not set or shorter than 32 characters' USING ERRCODE = '22023';
+    END IF;
+    IF NOT sampark_phone_hash_key_matches(key) THEN
         RAISE EXCEPTION 'SAMPARK_PHONE_HASH_KEY is not the key earlier erasures used' USING ERRCODE = '22023';
     END IF;
+    IF btrim(coalesce(requested_by, '')) = '' OR btrim(coalesce(purpose, '')) = ''
+       OR length(requested_by) > 500 OR length(purpose) > 500 THEN
+        RAISE EXCEPTION 'who asked and why must each be said, in at most 500 characters: the processing log keeps them'
+            USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO phone_hash_key (key_check) VALUES (hmac('sampark phone hash key', key, 'sha256')) ON CONFLICT DO NOTHING;
     SELECT coalesce(array_agg(id), '{}') INTO contact_ids FROM contacts c WHERE c.phone = sampark_erase.phone;
     SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(name), '{}') INTO person_ids, names
         FROM people p WHERE p.phone = sampark_erase.phone;
@@ -124,13 +141,14 @@ BEGIN
     DELETE FROM reports r WHERE r.kind = 'dossier'
         AND EXISTS (SELECT 1 FROM unnest(names) AS x WHERE position(to_json(x)::text IN r.body::text) > 0);
     GET DIAGNOSTICS k = ROW_COUNT; n := n || jsonb_build_object('dossiers', k);
+    INSERT INTO processing_log (action, requested_by, purpose, subject, detail)
+    VALUES ('erase', btrim(requested_by), btrim(purpose),
+            'phone ' || left(encode(hmac(sampark_erase.phone, key, 'sha256'), 'hex'), 16), n);
     RETURN n;
 END
 $$;
-REVOKE EXECUTE ON FUNCTION sampark_erase(text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION sampark_erase(text, text, text, text) FROM PUBLIC;
 -- The ingest-worker erases on the central team's request (erasure.request.v1): the function
 -- runs with its owner's rights (every table it clears), and only it, for that worker.
-ALTER FUNCTION sampark_erase(text, text) SECURITY DEFINER SET search_path = public, pg_temp;
-GRANT EXECUTE ON FUNCTION sampark_erase(text, text) TO sampark_ingest;
-GRANT INSERT ON processing_log TO sampark_ingest;
-GRANT USAGE ON SEQUENCE processing_log_id_seq TO sampark_ingest;
+ALTER FUNCTION sampark_erase(text, text, text, text) SECURITY DEFINER SET search_path = public, pg_temp;
+GRANT EXECUTE ON FUNCTION sampark_erase(text, text, text, text) TO sampark_ingest;

@@ -90,13 +90,15 @@ import SamparkTestSupport
             let cases: [(role: String, refused: [String], allowed: String)] = [
                 ("reporter", ["SELECT phone FROM contacts", "SELECT name FROM contacts", "SELECT epic FROM contacts",
                               "SELECT phone FROM people", "SELECT * FROM opt_outs", "SELECT * FROM attempts",
-                              "SELECT * FROM list_entries", "INSERT INTO unit_aggregates (day, campaign_id, unit_id) VALUES ('2026-12-01', 1, 1)"],
+                              "SELECT * FROM list_entries", "INSERT INTO unit_aggregates (day, campaign_id, unit_id) VALUES ('2026-12-01', 1, 1)",
+                              "DELETE FROM processing_log", "UPDATE processing_log SET purpose = 'x'", "SELECT * FROM processing_log"],
                  "SELECT count(*) FROM unit_aggregates"),
                 ("ingest-worker", ["SELECT * FROM attempts", "SELECT * FROM reports", "SELECT * FROM person_corrections",
                                    "SELECT * FROM list_entries", "SELECT * FROM escalations"],
                  "SELECT count(*) FROM contacts"),
                 ("list-builder", ["SELECT * FROM reports", "SELECT * FROM escalations", "SELECT * FROM person_corrections",
-                                  "INSERT INTO opt_outs (phone) VALUES ('+919800000009')", "DELETE FROM contacts"],
+                                  "INSERT INTO opt_outs (phone) VALUES ('+919800000009')", "DELETE FROM contacts",
+                                  "DELETE FROM processing_log", "SELECT sampark_erase('+919800000001', 'k', 'w', 'p')"],
                  "SELECT count(*) FROM contacts"),
                 ("dialer-dispatcher", ["SELECT * FROM reports", "SELECT * FROM person_corrections", "SELECT * FROM unit_aggregates",
                                        "UPDATE contacts SET name = 'x'", "UPDATE call_centres SET seats = 1"],
@@ -127,32 +129,74 @@ import SamparkTestSupport
             #expect(await refusal(reporter, "SELECT count(*) FROM unit_aggregates") == nil)
             let who = try await reporter.query("SELECT current_user::text, current_database()::text")[0]
             let name = try who.decode(String.self, at: 0)
-            var configuration = try PostgresConfiguration(url: TestEnvironment.postgresURL())
-            configuration.database = try who.decode(String.self, at: 1)
-            let owner = PostgresPool(configuration: configuration, size: 1)
-            try await owner.query("SELECT sampark_db_login($1, 'sampark_dispatch', $2, NULL)", [name, Self.password])
-            await owner.shutdown()
-            configuration.user = name
-            configuration.password = Self.password
-            let again = PostgresPool(configuration: configuration, size: 1)
+            var owner = try PostgresConfiguration(url: TestEnvironment.postgresURL())
+            owner.database = try who.decode(String.self, at: 1)
+            func relogin(_ password: String) async throws {
+                let pool = PostgresPool(configuration: owner, size: 1)
+                try await pool.query("SELECT sampark_db_login($1, 'sampark_dispatch', $2, NULL)", [name, password])
+                await pool.shutdown()
+            }
+            func loggedIn(_ password: String) -> PostgresPool {
+                var configuration = owner
+                configuration.user = name
+                configuration.password = password
+                return PostgresPool(configuration: configuration, size: 1)
+            }
+            try await relogin(Self.password)
+            let again = loggedIn(Self.password)
             #expect(await refusal(again, "SELECT count(*) FROM unit_aggregates") == "42501", "no longer a reporter")
             #expect(await refusal(again, "SELECT count(*) FROM offers") == nil, "now a dispatcher")
             await again.shutdown()
+            // Run again with a new password: the old one no longer logs in.
+            try await relogin(Self.password + "-rotated")
+            let old = loggedIn(Self.password), rotated = loggedIn(Self.password + "-rotated")
+            #expect(await refusal(old, "SELECT 1") != nil, "the old password is refused")
+            #expect(await refusal(rotated, "SELECT count(*) FROM offers") == nil)
+            await old.shutdown()
+            await rotated.shutdown()
         }
     }
 
-    @Test func aStatesAnalystSeesOnlyThatStatesRows() async throws {
-        try await withLogins { as_ in
-            let analyst = as_("analyst")
-            let reports = try await analyst.query("SELECT scope FROM reports ORDER BY scope").map { try $0.decode(String.self, at: 0) }
-            #expect(reports == ["MP", "MP-D1"], "the state's and its district's, not RJ's or the nation's")
-            let people = try await analyst.query("SELECT name FROM people ORDER BY name").map { try $0.decode(String.self, at: 0) }
-            #expect(people == ["Asha MP"])
-            // An analyst's login without a scope sees nothing at all.
-            #expect(try await as_("unscoped").query("SELECT count(*)::int FROM reports")[0].decode(Int.self, at: 0) == 0)
-            #expect(try await as_("unscoped").query("SELECT count(*)::int FROM people")[0].decode(Int.self, at: 0) == 0)
-            // The workers are not filtered: the reporter sees every report.
-            #expect(try await as_("reporter").query("SELECT count(*)::int FROM reports")[0].decode(Int.self, at: 0) == 4)
+    /// An erasure never runs beside a list build: a build holds the lock shared for its whole
+    /// transaction, and the erasure waits for it (here, past its lock timeout, it gives up).
+    @Test func anErasureWaitsForAListBuildInProgress() async throws {
+        try await withFreshDatabase { configuration in
+            let setup = PostgresPool(configuration: configuration, size: 1)
+            try await Migrator(pool: setup).migrate()
+            await setup.shutdown()
+            let building = PostgresPool(configuration: configuration, size: 1), erasing = PostgresPool(configuration: configuration, size: 1)
+            let held = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+            // The lock a list build takes first (ListBuildHandler), held until we say so.
+            let build = Task {
+                try await building.transaction { connection in
+                    try connection.execute("SELECT pg_advisory_xact_lock_shared(1397771595)")
+                    held.signal()
+                    _ = done.wait(timeout: .now() + 30)
+                }
+            }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while held.wait(timeout: .now()) != .success, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            let code: PostgresError.Code? = await {
+                do {
+                    try await erasing.transaction { connection in
+                        try connection.execute("SET LOCAL lock_timeout = '300ms'")
+                        _ = try connection.query("SELECT sampark_erase('+919800000001', 'schema-test-phone-hash-key-0123456789', 'w', 'p')")
+                    }
+                    return nil
+                } catch let error as PostgresError {
+                    return error.code
+                } catch {
+                    return "other"
+                }
+            }()
+            done.signal()
+            try await build.value
+            #expect(code == .lockNotAvailable, "the erasure waited on the build's lock")
+            // Once the build is done, it goes through.
+            try await erasing.query("SELECT sampark_erase('+919800000001', 'schema-test-phone-hash-key-0123456789', 'w', 'p')")
+            #expect(try await erasing.query("SELECT count(*)::int FROM erased_phones")[0].decode(Int.self, at: 0) == 1)
+            await building.shutdown()
+            await erasing.shutdown()
         }
     }
 

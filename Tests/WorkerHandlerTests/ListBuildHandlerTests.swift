@@ -80,8 +80,9 @@ import SamparkPostgres
 
     /// Runs the handler and returns the `list.ready` it put in the outbox.
     @discardableResult
-    static func build(_ db: FreshDatabase, _ request: ListBuildRequest, messageID: String = UUID().uuidString) async throws -> ListReady {
-        try await db.handle(ListBuildHandler(), request, messageID: messageID, replyTo: "reply-queue")
+    static func build(_ db: FreshDatabase, _ request: ListBuildRequest, messageID: String = UUID().uuidString,
+                      handler: ListBuildHandler = ListBuildHandler()) async throws -> ListReady {
+        try await db.handle(handler, request, messageID: messageID, replyTo: "reply-queue")
         let body = try await db.pool.query("SELECT body FROM outbox WHERE message_id = $1", ["\(messageID)/reply"])
         return try MessageCoding.decode(ListReady.self, from: Array(try #require(body.first).decode(Data.self, at: 0)))
     }
@@ -431,6 +432,32 @@ import SamparkPostgres
                 let error = await #expect(throws: HandlerError.self) { try await Self.build(db, request) }
                 #expect(error?.description.hasPrefix(expected) == true, "\(String(describing: error))")
             }
+        }
+    }
+
+    /// A number erased on request stays off the next list by its keyed hash, even after the
+    /// same roll is loaded again; a list-builder without the key, or with another key, builds
+    /// nothing once a number has been erased (docs/security.md).
+    @Test func anErasedNumberStaysOffTheListAndOnlyTheRightKeyBuilds() async throws {
+        try await Self.world { db in
+            let key = "list-test-phone-hash-key-0123456789abcdef"
+            try await db.pool.query("SELECT sampark_erase('+919000000001', $1, 'test desk', 'the citizen asked')", [key])
+            #expect(try await db.count("SELECT count(*) FROM contacts WHERE phone = '+919000000001'") == 0)
+            // The roll again: V1 is back in contacts.
+            try await db.load(.contacts, Self.contacts)
+            #expect(try await db.count("SELECT count(*) FROM contacts WHERE phone = '+919000000001'") == 1)
+            let request = { (id: String) in Self.request(id, .schemeFeedback, campaign: "UJJ-\(id)", .init(scope: "CG", schemes: ["ujjwala"])) }
+            for (handler, reason) in [
+                (ListBuildHandler(), "numbers were erased on request and this list-builder has no SAMPARK_PHONE_HASH_KEY"),
+                (ListBuildHandler(phoneHashKey: "another-key-of-enough-length-0123456789"), "SAMPARK_PHONE_HASH_KEY is not the key the erasures used"),
+            ] {
+                let error = await #expect(throws: HandlerError.self) { try await Self.build(db, request("refused"), handler: handler) }
+                #expect(error?.description.hasPrefix(reason) == true, "\(String(describing: error))")
+            }
+            #expect(try await db.count("SELECT count(*) FROM call_lists") == 0, "nothing built")
+            let ready = try await Self.build(db, request("ok"), handler: ListBuildHandler(phoneHashKey: key))
+            #expect(try await db.count("SELECT count(*) FROM list_entries WHERE phone = '+919000000001'") == 0)
+            #expect(ready.suppressed.first { $0.name == "opted_out" }?.count == 2, "Opted, and V1 by its hash: \(Self.suppressed(ready))")
         }
     }
 

@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // C libraries, seen only through these two modules (module.modulemap + shim.h).
@@ -47,6 +48,13 @@ let package = Package(
             dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")]
         ),
 
+        // Phone numbers at rest: the keyed hash, the sealed number (AES-GCM from swift-crypto),
+        // the keys from the environment, and their check against the database.
+        .target(
+            name: "SamparkPrivacy",
+            dependencies: ["SamparkPostgres", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+
         // Message contracts and domain types: no C, no I/O.
         .target(name: "SamparkCore"),
         // What every worker process reads and serves: settings from SAMPARK_* variables,
@@ -66,7 +74,7 @@ let package = Package(
         // compiled into the binary, and the migrator.
         .target(
             name: "SamparkSchema",
-            dependencies: ["SamparkPostgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SamparkPostgres", "SamparkPrivacy", .product(name: "Logging", package: "swift-log")],
             resources: [.embedInCode("sql")]
         ),
 
@@ -75,7 +83,7 @@ let package = Package(
         .target(
             name: "SamparkRuntime",
             dependencies: [
-                "SamparkAMQP", "SamparkPostgres", "SamparkCore",
+                "SamparkAMQP", "SamparkPostgres", "SamparkCore", "SamparkPrivacy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -83,11 +91,11 @@ let package = Package(
 
         // One library per worker: its handlers and its SQL. A message type is handled in the
         // worker named after its consumer (docs/runtime.md has the map).
-        .target(name: "IngestWorker", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
+        .target(name: "IngestWorker", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres", "SamparkPrivacy"]),
         .target(name: "ListBuilder", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
         .target(
             name: "DialerDispatcher",
-            dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres", "SamparkAMQP", "SamparkServer",
+            dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres", "SamparkAMQP", "SamparkServer", "SamparkPrivacy",
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
         .target(name: "FeedbackAggregator", dependencies: ["SamparkRuntime", "SamparkCore", "SamparkPostgres"]),
@@ -101,7 +109,7 @@ let package = Package(
         // What every worker executable runs: settings, logs, metrics, health, runner, relay.
         .target(
             name: "SamparkWorker",
-            dependencies: ["SamparkRuntime", "SamparkServer", "SamparkAMQP", "SamparkPostgres",
+            dependencies: ["SamparkRuntime", "SamparkServer", "SamparkAMQP", "SamparkPostgres", "SamparkPrivacy",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
@@ -117,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "SamparkCLI",
             dependencies: [
-                "SamparkAMQP", "SamparkPostgres", "SamparkCore", "SamparkRuntime", "SamparkSchema",
+                "SamparkAMQP", "SamparkPostgres", "SamparkCore", "SamparkRuntime", "SamparkSchema", "SamparkPrivacy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -126,12 +134,12 @@ let package = Package(
         // System benchmark: the Swift clients beside raw rabbitmq-c and psql \copy.
         .executableTarget(
             name: "SamparkBench",
-            dependencies: ["SamparkAMQP", "SamparkCore", "SamparkPostgres", "SamparkRuntime", "SamparkSchema", "DialerDispatcher", "Reporter",
+            dependencies: ["SamparkAMQP", "SamparkCore", "SamparkPostgres", "SamparkPrivacy", "SamparkRuntime", "SamparkSchema", "DialerDispatcher", "Reporter",
                            .product(name: "Logging", package: "swift-log")]
         ),
 
         // Shared by the test targets: where the real servers are.
-        .target(name: "SamparkTestSupport", dependencies: ["SamparkPostgres"], path: "Tests/SamparkTestSupport"),
+        .target(name: "SamparkTestSupport", dependencies: ["SamparkPostgres", "SamparkPrivacy"], path: "Tests/SamparkTestSupport"),
         .testTarget(name: "SamparkAMQPTests", dependencies: ["SamparkAMQP", "SamparkTestSupport"]),
         .testTarget(name: "SamparkPostgresTests", dependencies: ["SamparkPostgres", "SamparkTestSupport"]),
         .testTarget(name: "SamparkCoreTests", dependencies: ["SamparkCore"]),

@@ -79,7 +79,8 @@ for worker in ingest-worker list-builder dialer-dispatcher feedback-aggregator r
     SAMPARK_DB_LOGIN_PASSWORD=demo-worker-password "$SAMPARK" db-login "demo_${worker//-/_}" --role "$worker"
 done
 worker_postgres_url() { echo "${SAMPARK_POSTGRES_URL/:\/\/sampark:sampark@/://demo_${1//-/_}:demo-worker-password@}"; }
-# The keyed hash of erased numbers (a secret in production).
+# The phone keys: the sealing key and the keyed hash's secret (secrets in production).
+export SAMPARK_PHONE_KEYS=1:ZGVtby1waG9uZS1rZXktbm90LWEtc2VjcmV0LTAxMjM=
 export SAMPARK_PHONE_HASH_KEY=demo-phone-hash-key-not-a-secret-0123456789
 
 mkdir -p "$DEMO_DIR"

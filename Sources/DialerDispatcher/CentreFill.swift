@@ -1,6 +1,7 @@
 import Foundation
 import SamparkCore
 import SamparkPostgres
+import SamparkPrivacy
 import SamparkRuntime
 
 /// Tops up one centre's live offers to what its agents can take, lawfully, in the caller's
@@ -16,10 +17,14 @@ import SamparkRuntime
 ///    voter already marked as voted, a constituency in its silence period, a polling-day call
 ///    outside its poll day, or an entry out of attempts is refused (counted by reason), the
 ///    rest are offered: an `offers` row (the attempt id) and a `call.offer.v2` in the outbox,
-///    built in SQL in the same statement.
+///    built in SQL in the same statement. An agent's desk sees the number masked (its last four
+///    digits, stored beside the sealed number); a telephony gateway's offer carries it whole,
+///    so its body is opened and sealed again by `sealGatewayOffers` before the commit.
 struct CentreFill {
     let settings: DispatchSettings
     let appID: String
+    /// Opens the numbers for gateways' offers and seals those offers' bodies in the outbox.
+    let vault: PhoneVault
     /// Which centres' offer queues exist (nil: assume they all do, as tests and benches declare them).
     let offerQueues: OfferQueues?
 
@@ -147,6 +152,9 @@ struct CentreFill {
         ]
         let row = try connection.query(Self.claimSQL, binds, prepared: true)[0]
         var claim = Claim(candidates: try row.decode(Int.self, at: 0), offered: try row.decode(Int.self, at: 1))
+        if list.dialing == "gateway" && claim.offered > 0 {
+            try sealGatewayOffers(try row.decode([Int64].self, at: 4), on: connection)
+        }
         let reasons = try row.decode([String].self, at: 2), counts = try row.decode([Int].self, at: 3)
         for (reason, count) in zip(reasons, counts) { claim.refused[reason] = count }
         return claim
@@ -167,7 +175,7 @@ struct CentreFill {
     static let claimSQL = """
         /* sampark dispatch: claim */
         WITH candidate AS (
-            SELECT e.id, e.priority, e.phone, e.contact_id, e.person_id, e.attempts, e.material_code, e.material_version
+            SELECT e.id, e.priority, e.phone_hash, e.phone_sealed, e.phone_tail, e.contact_id, e.person_id, e.attempts, e.material_code, e.material_version
             FROM list_entries e
             WHERE e.centre_id = $1 AND e.list_id = $2 AND e.state = 'pending'
             ORDER BY e.priority, e.id
@@ -197,7 +205,7 @@ struct CentreFill {
             ) silence ON true
             CROSS JOIN LATERAL (
                 SELECT CASE
-                    WHEN EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = l.phone) THEN 'opted_out'
+                    WHEN EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone_hash = l.phone_hash) THEN 'opted_out'
                     WHEN l.attempts >= $5 THEN 'max_attempts'
                     WHEN $6 AND EXISTS (SELECT 1 FROM turnout_marks t WHERE t.contact_id = l.contact_id) THEN 'voted'
                     WHEN $6 AND poll.poll_closes_at IS NULL THEN 'not_poll_day'
@@ -254,9 +262,9 @@ struct CentreFill {
                        'campaign', $15::text, 'kind', $16::text, 'dialing', $17::text,
                        'contact', json_build_object(
                            'name', j.name, 'language', j.language,
-                           -- Agents' desks see the country code and the last four digits.
-                           'phone', CASE WHEN $17::text = 'gateway' THEN j.phone
-                                         ELSE left(j.phone, 3) || repeat('*', length(j.phone) - 7) || right(j.phone, 4) END),
+                           -- Agents' desks see the country code and the last four digits; a
+                           -- gateway's number is put in by sealGatewayOffers.
+                           'phone', CASE WHEN $17::text = 'gateway' THEN '' ELSE '+91******' || j.phone_tail END),
                        'material', (
                            SELECT json_build_object(
                                'code', m.code, 'version', m.version,
@@ -277,8 +285,30 @@ struct CentreFill {
         SELECT (SELECT count(*) FROM candidate)::int,
                (SELECT count(*) FROM offered)::int,
                (SELECT coalesce(array_agg(reason ORDER BY reason), '{}') FROM tally),
-               (SELECT coalesce(array_agg(n::int ORDER BY reason), '{}') FROM tally)
+               (SELECT coalesce(array_agg(n::int ORDER BY reason), '{}') FROM tally),
+               (SELECT coalesce(array_agg(id), '{}') FROM offered)
         """
+
+    /// Puts each gateway offer's full number in its body, then seals the body in the outbox
+    /// (`outbox.sealed`), where the relay opens it only to publish it: no table keeps the
+    /// number in clear, not even for the hour published rows are kept.
+    private func sealGatewayOffers(_ attempts: [Int64], on connection: PostgresConnection) throws {
+        let rows = try connection.query("""
+            SELECT x.id, x.body, e.phone_sealed
+            FROM offers o JOIN list_entries e ON e.id = o.entry_id JOIN outbox x ON x.message_id = 'offer-' || o.id
+            WHERE o.id = ANY($1)
+            """, [attempts], prepared: true)
+        var ids: [Int64] = [], bodies: [Data] = []
+        for row in rows {
+            var offer = try MessageCoding.decode(CallOffer.self, from: [UInt8](try row.decode(Data.self, at: 1)))
+            offer.contact.phone = try vault.open([UInt8](try row.decode(Data.self, at: 2)))
+            ids.append(try row.decode(Int64.self, at: 0))
+            bodies.append(Data(vault.seal(bytes: try MessageCoding.encode(offer))))
+        }
+        try connection.execute("""
+            UPDATE outbox x SET body = u.body, sealed = true FROM unnest($1::bigint[], $2::bytea[]) AS u(id, body) WHERE x.id = u.id
+            """, [ids, bodies], prepared: true)
+    }
 }
 
 /// A list with entries due at a centre, with what its campaign says about dispatch; most

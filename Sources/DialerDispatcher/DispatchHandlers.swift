@@ -66,7 +66,7 @@ public struct OutcomeHandler: MessageHandler {
                    -- This offer is not the entry's last, or the entry has ended meanwhile: the
                    -- call counts as an attempt, and decides nothing.
                    EXISTS (SELECT 1 FROM offers x WHERE x.entry_id = o.entry_id AND x.id > o.id)
-                       OR e.state IN ('completed', 'suppressed', 'exhausted'), e.phone,
+                       OR e.state IN ('completed', 'suppressed', 'exhausted'), e.phone_hash,
                    (SELECT code FROM call_centres WHERE id = o.centre_id)
             FROM offers o JOIN list_entries e ON e.id = o.entry_id
             JOIN call_lists l ON l.id = e.list_id JOIN campaigns k ON k.id = l.campaign_id
@@ -101,9 +101,9 @@ public struct OutcomeHandler: MessageHandler {
                 """, [outcome.entryID, next.state, outcome.disposition.rawValue, next.at], prepared: true)
         }
         // (An erased person's entry has no number left: they are off every list already.)
-        if outcome.disposition == .optedOut, let phone = try offer.decode(String?.self, at: 6) {
-            try connection.execute("INSERT INTO opt_outs (phone, source) VALUES ($1, 'call') ON CONFLICT (phone) DO NOTHING",
-                                   [phone], prepared: true)
+        if outcome.disposition == .optedOut, let hash = try offer.decode(Data?.self, at: 6) {
+            try connection.execute("INSERT INTO opt_outs (phone_hash, source) VALUES ($1, 'call') ON CONFLICT (phone_hash) DO NOTHING",
+                                   [hash], prepared: true)
         }
         try dispatcher.fill(centreID: centreID, context: context)
     }

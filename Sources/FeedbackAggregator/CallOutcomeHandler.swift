@@ -121,7 +121,7 @@ public struct CallOutcomeHandler: BatchMessageHandler {
                 scheme text, verification jsonb, started_at timestamptz, ended_at timestamptz)
         ),
         known AS (
-            SELECT i.*, o.centre_id, e.phone, e.contact_id, e.person_id, l.campaign_id,
+            SELECT i.*, o.centre_id, e.phone_hash, e.contact_id, e.person_id, l.campaign_id,
                    coalesce(v.booth_id, p.unit_id) AS unit_id, (i.started_at AT TIME ZONE 'Asia/Kolkata')::date AS day,
                    -- The scheme of beneficiary feedback: as the desk said, else the first of the
                    -- contact's schemes the list asked about, else the contact's first.
@@ -137,7 +137,7 @@ public struct CallOutcomeHandler: BatchMessageHandler {
             LEFT JOIN contacts v ON v.id = e.contact_id LEFT JOIN people p ON p.id = e.person_id
             -- A call whose person was erased meanwhile (its entry has no number left): what it
             -- says is about them, and is not kept (docs/security.md).
-            WHERE e.phone IS NOT NULL
+            WHERE e.phone_hash IS NOT NULL
         ),
         -- Once per attempt: a repeat (another message id, or the same attempt twice in this
         -- batch) inserts nothing and so counts nothing.
@@ -216,9 +216,9 @@ public struct CallOutcomeHandler: BatchMessageHandler {
             ON CONFLICT (attempt_id, field) DO NOTHING
         ),
         opt_outs_added AS (
-            INSERT INTO opt_outs (phone, source)
-            SELECT DISTINCT phone, 'call' FROM counted WHERE disposition = 'opted_out'
-            ON CONFLICT (phone) DO NOTHING
+            INSERT INTO opt_outs (phone_hash, source)
+            SELECT DISTINCT phone_hash, 'call' FROM counted WHERE disposition = 'opted_out'
+            ON CONFLICT (phone_hash) DO NOTHING
         ),
         -- A voter who says they voted is marked: no turnout call follows.
         marked AS (
@@ -248,7 +248,7 @@ public struct CallOutcomeHandler: BatchMessageHandler {
                    convert_to(jsonb_strip_nulls(jsonb_build_object(
                        'escalation_id', x.id, 'attempt_id', x.attempt_id, 'day', x.day::text, 'state', st.code,
                        'district', d.code, 'unit', u.code, 'campaign', k.code, 'scheme', x.scheme, 'contact_id', x.contact_id,
-                       'name', v.name, 'phone', '+91******' || right(v.phone, 4),
+                       'name', v.name, 'phone', '+91******' || v.phone_tail,
                        'raised_at', to_char(x.raised_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))::text, 'UTF8'),
                    false
             FROM escalated x JOIN org_units u ON u.id = x.unit_id JOIN org_units st ON st.id = u.state_id

@@ -1,16 +1,17 @@
 import Foundation
 import SamparkCore
+import SamparkPrivacy
 import SamparkRuntime
 
 /// Handles `erasure.request.v1`: a citizen's erasure request from the central team, done as
 /// `sampark erase` does it (the database's `sampark_erase`, one transaction with the inbox) and
 /// recorded in the processing log with who asked, through whom, and why (docs/security.md).
-/// Only the central team's user or a trusted one may ask; a worker without the keyed hash's
-/// key refuses, since it could not keep the number off the lists.
+/// Only the central team's user or a trusted one may ask. The number is found by its keyed
+/// hash, with the hash key the worker started with.
 public struct ErasureRequestHandler: MessageHandler {
-    let phoneHashKey: String?
+    let vault: PhoneVault
 
-    public init(phoneHashKey: String?) { self.phoneHashKey = phoneHashKey }
+    public init(vault: PhoneVault) { self.vault = vault }
 
     /// The broker user of the central team (deploy/rabbitmq/definitions.json).
     static let centralTeam = "central-team"
@@ -24,11 +25,8 @@ public struct ErasureRequestHandler: MessageHandler {
         guard let number = PhoneNumber.parse(request.phone)?.number else {
             throw HandlerError.permanent("phone: is not an Indian phone number (+91 and 10 digits)")
         }
-        guard let key = phoneHashKey else {
-            throw HandlerError.permanent("this ingest-worker has no SAMPARK_PHONE_HASH_KEY to keep an erased number off every list")
-        }
         let asker = request.requestedBy.trimmingCharacters(in: .whitespacesAndNewlines)
         _ = try context.connection.query("SELECT sampark_erase($1, $2, $3, $4)",
-                                         [number, key, asker.isEmpty ? "" : "\(asker) (via \(sender.user))", request.reason])
+                                         [number, vault.hashKeyText, asker.isEmpty ? "" : "\(asker) (via \(sender.user))", request.reason])
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SamparkCore
 import SamparkPostgres
+import SamparkPrivacy
 import SamparkRuntime
 
 /// Handles `ingest.batch.v1`: checks every row of the batch, merges the good ones into their
@@ -15,11 +16,14 @@ public struct IngestBatchHandler: MessageHandler {
     /// The first rejected rows a report lists; `ingest_rejects` keeps them all.
     static let reportedRejects = 20
 
-    public init() {}
+    /// Hashes and seals the numbers of people, contacts and opt-outs.
+    let vault: PhoneVault
+
+    public init(vault: PhoneVault) { self.vault = vault }
 
     public func handle(_ batch: IngestBatch, context: HandlerContext) throws {
         let connection = context.connection
-        let loader = Self.loader(for: batch.source)
+        let loader = Self.loader(for: batch.source, vault: vault)
         let counts = try IngestApply.apply(rows: batch.rows, columns: batch.columns, preRejected: batch.rejected,
                                            loader: loader, on: connection) { counts, stage in
             // The same transaction records the batch in its load, so a redelivered batch
@@ -34,15 +38,15 @@ public struct IngestBatchHandler: MessageHandler {
         }
     }
 
-    static func loader(for source: IngestSource) -> any SourceLoader {
+    static func loader(for source: IngestSource, vault: PhoneVault) -> any SourceLoader {
         switch source {
         case .orgUnits: return OrgUnitLoader()
-        case .people: return PeopleLoader()
-        case .contacts: return ContactLoader()
+        case .people: return PeopleLoader(vault: vault)
+        case .contacts: return ContactLoader(vault: vault)
         case .boothResults: return BoothResultLoader()
         case .callCentres: return CallCentreLoader()
         case .pollCalendar: return PollCalendarLoader()
-        case .optOuts: return OptOutLoader()
+        case .optOuts: return OptOutLoader(vault: vault)
         case .turnoutMarks: return TurnoutMarkLoader(markSource: "file")
         }
     }

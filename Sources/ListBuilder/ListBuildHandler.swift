@@ -16,13 +16,9 @@ public struct ListBuildHandler: MessageHandler {
     /// Memory for the build's sorts and hashes (one list of a million entries sorts and
     /// hashes a few hundred MB); set for the build's transaction only.
     let workMemory: String
-    /// `SAMPARK_PHONE_HASH_KEY`: the key of the keyed hash by which erased numbers are kept
-    /// off every list (docs/security.md). Needed once any number has been erased.
-    let phoneHashKey: String?
 
-    public init(workMemory: String = "256MB", phoneHashKey: String? = nil) {
+    public init(workMemory: String = "256MB") {
         self.workMemory = workMemory
-        self.phoneHashKey = phoneHashKey
     }
 
     public func handle(_ request: ListBuildRequest, context: HandlerContext) throws {
@@ -75,20 +71,9 @@ public struct ListBuildHandler: MessageHandler {
                            WHERE l.campaign_id = $1 AND e.state IN ('pending', 'offered', 'waiting')),
                    EXISTS (SELECT 1 FROM erased_phones)
             """, [campaign.id], prepared: true)[0]
-        let erased = try rules.decode(Bool.self, at: 2)
-        if erased {
-            // Without the key (or with another one) an erased number could not be told apart:
-            // build nothing.
-            guard let key = phoneHashKey else {
-                throw HandlerError.permanent("numbers were erased on request and this list-builder has no SAMPARK_PHONE_HASH_KEY to keep them off the list")
-            }
-            guard try connection.query("SELECT sampark_phone_hash_key_matches($1)", [key]).first?.decode(Bool.self, at: 0) == true else {
-                throw HandlerError.permanent("SAMPARK_PHONE_HASH_KEY is not the key the erasures used: this list-builder cannot keep erased numbers off the list")
-            }
-        }
         let query = ListQuery.build(spec, listID: listID, campaign: campaign, scope: scope,
                                     rules: .init(wrongNumbers: try rules.decode(Bool.self, at: 0), activeList: try rules.decode(Bool.self, at: 1),
-                                                 erasedKey: erased ? phoneHashKey : nil))
+                                                 erased: try rules.decode(Bool.self, at: 2)))
         for statement in [query.audience, query.placement, query.insert] {
             try connection.execute(statement.sql, statement.binds)
         }

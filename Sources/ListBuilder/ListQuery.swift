@@ -38,17 +38,18 @@ struct ListQuery {
     struct Rules {
         var wrongNumbers: Bool
         var activeList: Bool
-        /// The keyed-hash key when numbers were erased on request (`erased_phones` holds any):
-        /// each candidate's number is hashed and an erased one counted as opted out.
-        var erasedKey: String? = nil
+        /// Numbers were erased on request (`erased_phones` holds their hashes): one is counted
+        /// as opted out.
+        var erased: Bool = false
     }
 
     static func build(_ spec: ListSpec, listID: Int64, campaign: Campaign, scope: Scope, rules: Rules) -> ListQuery {
         ListQuery(audience: audienceStatement(spec, campaign: campaign, scope: scope, rules: rules),
                   placement: placementStatement(spec, campaign: campaign),
                   insert: Statement(sql: """
-                      INSERT INTO list_entries (list_id, contact_id, person_id, phone, centre_id, priority, material_code, material_version)
-                      SELECT $1::bigint, contact_id, person_id, phone, centre_id, priority,
+                      INSERT INTO list_entries (list_id, contact_id, person_id, phone_hash, phone_sealed, phone_tail, centre_id, priority,
+                                                material_code, material_version)
+                      SELECT $1::bigint, contact_id, person_id, phone_hash, phone_sealed, phone_tail, centre_id, priority,
                              CASE WHEN material_version IS NOT NULL THEN $2::text END, material_version
                       FROM list_placed WHERE centre_id IS NOT NULL
                       -- In contact (or person) id order: each row's foreign-key check then reads the
@@ -77,7 +78,7 @@ struct ListQuery {
             let schemes = b(spec.schemes, "text[]")
             selected = """
                 selected AS (
-                    SELECT c.id AS contact_id, NULL::bigint AS person_id, c.id AS who, c.phone, c.phone_kind,
+                    SELECT c.id AS contact_id, NULL::bigint AS person_id, c.id AS who, c.phone_hash, c.phone_sealed, c.phone_tail, c.phone_kind,
                            c.booth_id AS unit_id, c.language, 0 AS priority, false AS reached
                     FROM contacts c JOIN org_units b ON b.id = c.booth_id
                     WHERE b.path <@ \(path) AND c.schemes && \(schemes)
@@ -101,7 +102,7 @@ struct ListQuery {
                     FROM results
                     WHERE polled > 0 AND (ours < best_rival OR ours::float8 / polled < \(below))
                 ), selected AS (
-                    SELECT c.id AS contact_id, NULL::bigint AS person_id, c.id AS who, c.phone, c.phone_kind,
+                    SELECT c.id AS contact_id, NULL::bigint AS person_id, c.id AS who, c.phone_hash, c.phone_sealed, c.phone_tail, c.phone_kind,
                            c.booth_id AS unit_id, c.language, w.priority, false AS reached
                     FROM contacts c JOIN weak w ON w.booth_id = c.booth_id
                 )
@@ -117,13 +118,13 @@ struct ListQuery {
                 ), booths AS (
                     SELECT DISTINCT b.id FROM org_units b JOIN polling p ON b.path <@ p.path WHERE b.path <@ \(path)
                 ), voters AS MATERIALIZED (
-                    SELECT c.id, c.phone, c.phone_kind, c.booth_id, c.language, t.contact_id IS NOT NULL AS voted
+                    SELECT c.id, c.phone_hash, c.phone_sealed, c.phone_tail, c.phone_kind, c.booth_id, c.language, t.contact_id IS NOT NULL AS voted
                     FROM contacts c JOIN booths b ON b.id = c.booth_id LEFT JOIN turnout_marks t ON t.contact_id = c.id
                 ), lagging AS (
                     SELECT booth_id, row_number() OVER (ORDER BY avg(voted::int), booth_id)::int AS priority
                     FROM voters GROUP BY booth_id
                 ), selected AS (
-                    SELECT v.id AS contact_id, NULL::bigint AS person_id, v.id AS who, v.phone, v.phone_kind,
+                    SELECT v.id AS contact_id, NULL::bigint AS person_id, v.id AS who, v.phone_hash, v.phone_sealed, v.phone_tail, v.phone_kind,
                            v.booth_id AS unit_id, v.language, l.priority, false AS reached
                     FROM voters v JOIN lagging l USING (booth_id)
                     WHERE NOT v.voted
@@ -135,47 +136,41 @@ struct ListQuery {
         // rules' numbers are joined, not looked up in subqueries: a hash join spills to disk
         // gracefully where a subquery too big to hash would be scanned per row.
         var sets: [String] = [], joins: [String] = [], cases = ["WHEN s.phone_kind <> 'mobile' THEN 'landline'",
-                                                                 "WHEN o.phone IS NOT NULL THEN 'opted_out'"]
+                                                                 "WHEN o.phone_hash IS NOT NULL THEN 'opted_out'"]
         if rules.wrongNumbers {
             sets.append("""
                 wrong_numbers AS (
-                    SELECT DISTINCT e.phone FROM attempts t JOIN list_entries e ON e.id = t.entry_id WHERE t.result = 'wrong_number'
+                    SELECT DISTINCT e.phone_hash FROM attempts t JOIN list_entries e ON e.id = t.entry_id WHERE t.result = 'wrong_number'
                 )
                 """)
-            joins.append("LEFT JOIN wrong_numbers w ON w.phone = s.phone")
-            cases.append("WHEN w.phone IS NOT NULL THEN 'wrong_number'")
+            joins.append("LEFT JOIN wrong_numbers w ON w.phone_hash = s.phone_hash")
+            cases.append("WHEN w.phone_hash IS NOT NULL THEN 'wrong_number'")
         }
         if campaign.recallDays > 0 {
             let days = b(campaign.recallDays, "int")
             sets.append("""
                 recently_called AS (
-                    SELECT DISTINCT e.phone FROM attempts t JOIN list_entries e ON e.id = t.entry_id
+                    SELECT DISTINCT e.phone_hash FROM attempts t JOIN list_entries e ON e.id = t.entry_id
                     WHERE t.started_at > now() - make_interval(days => \(days))
                 )
                 """)
-            joins.append("LEFT JOIN recently_called r ON r.phone = s.phone")
-            cases.append("WHEN r.phone IS NOT NULL THEN 'recently_called'")
+            joins.append("LEFT JOIN recently_called r ON r.phone_hash = s.phone_hash")
+            cases.append("WHEN r.phone_hash IS NOT NULL THEN 'recently_called'")
         }
-        if let key = rules.erasedKey {
-            let bound = b(key, "text")
-            sets.append("""
-                erased AS (
-                    SELECT DISTINCT s.phone FROM selected s JOIN erased_phones x ON x.phone_hash = hmac(s.phone, \(bound), 'sha256')
-                )
-                """)
-            joins.append("LEFT JOIN erased x ON x.phone = s.phone")
-            cases.insert("WHEN x.phone IS NOT NULL THEN 'opted_out'", at: 2)
+        if rules.erased {
+            joins.append("LEFT JOIN erased_phones x ON x.phone_hash = s.phone_hash")
+            cases.insert("WHEN x.phone_hash IS NOT NULL THEN 'opted_out'", at: 2)
         }
         if rules.activeList {
             let campaignID = b(campaign.id, "bigint")
             sets.append("""
                 on_active_list AS (
-                    SELECT DISTINCT e.phone FROM call_lists l JOIN list_entries e ON e.list_id = l.id
+                    SELECT DISTINCT e.phone_hash FROM call_lists l JOIN list_entries e ON e.list_id = l.id
                     WHERE l.campaign_id = \(campaignID) AND e.state IN ('pending', 'offered', 'waiting')
                 )
                 """)
-            joins.append("LEFT JOIN on_active_list l ON l.phone = s.phone")
-            cases.append("WHEN l.phone IS NOT NULL THEN 'on_active_list'")
+            joins.append("LEFT JOIN on_active_list l ON l.phone_hash = s.phone_hash")
+            cases.append("WHEN l.phone_hash IS NOT NULL THEN 'on_active_list'")
         }
         // The leading comment names the statement in pg_stat_activity (which keeps only the
         // first 1 kB of a query's text).
@@ -183,10 +178,10 @@ struct ListQuery {
             /* sampark list build: \(spec.kind.rawValue) audience */
             CREATE TEMPORARY TABLE list_audience ON COMMIT DROP AS
             WITH \(([selected] + sets).joined(separator: ",\n"))
-            SELECT s.contact_id, s.person_id, s.who, s.phone, s.unit_id, coalesce(s.language, '') AS language, s.priority, s.reached,
+            SELECT s.contact_id, s.person_id, s.who, s.phone_hash, s.phone_sealed, s.phone_tail, s.unit_id, coalesce(s.language, '') AS language, s.priority, s.reached,
                    CASE \(cases.joined(separator: " ")) END AS reason
             FROM selected s
-            LEFT JOIN opt_outs o ON o.phone = s.phone
+            LEFT JOIN opt_outs o ON o.phone_hash = s.phone_hash
             \(joins.joined(separator: "\n"))
             """
         return Statement(sql: sql, binds: b.values)
@@ -202,7 +197,7 @@ struct ListQuery {
             """ : "false"
         return """
             selected AS (
-                SELECT NULL::bigint AS contact_id, p.id AS person_id, p.id AS who, p.phone, p.phone_kind,
+                SELECT NULL::bigint AS contact_id, p.id AS person_id, p.id AS who, p.phone_hash, p.phone_sealed, p.phone_tail, p.phone_kind,
                        p.unit_id, NULL::text AS language, 0 AS priority, \(reached) AS reached
                 FROM people p JOIN org_units u ON u.id = p.unit_id
                 WHERE u.path <@ \(path) AND \(condition)
@@ -260,13 +255,13 @@ struct ListQuery {
         let withSet = "callable c LEFT JOIN unit_sets us ON us.unit_id = c.unit_id AND us.language = c.language"
         let household = campaign.householdCap == 1 ? """
             kept AS (
-                SELECT DISTINCT ON (c.phone) c.*, us.set_id FROM \(withSet)
-                ORDER BY c.phone, c.priority, c.who
+                SELECT DISTINCT ON (c.phone_hash) c.*, us.set_id FROM \(withSet)
+                ORDER BY c.phone_hash, c.priority, c.who
             )
             """ : """
             kept AS (
                 SELECT * FROM (
-                    SELECT c.*, us.set_id, row_number() OVER (PARTITION BY c.phone ORDER BY c.priority, c.who) AS nth FROM \(withSet)
+                    SELECT c.*, us.set_id, row_number() OVER (PARTITION BY c.phone_hash ORDER BY c.priority, c.who) AS nth FROM \(withSet)
                 ) x WHERE nth <= \(b(campaign.householdCap, "int"))
             )
             """
@@ -330,7 +325,7 @@ struct ListQuery {
                 SELECT c.*, row_number() OVER (PARTITION BY c.set_id, c.over_quota ORDER BY c.priority, c.who) - 1 AS seq
                 FROM chosen c
             )
-            SELECT n.contact_id, n.person_id, n.who, n.phone, n.unit_id, n.priority, n.material_version, n.over_quota,
+            SELECT n.contact_id, n.person_id, n.who, n.phone_hash, n.phone_sealed, n.phone_tail, n.unit_id, n.priority, n.material_version, n.over_quota,
                    CASE WHEN NOT n.over_quota THEN cy.cycle[1 + n.seq % cardinality(cy.cycle)] END AS centre_id
             FROM numbered n LEFT JOIN cycles cy ON cy.set_id = n.set_id
             """

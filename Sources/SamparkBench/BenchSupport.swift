@@ -1,6 +1,7 @@
 import Foundation
 import SamparkAMQP
 import SamparkPostgres
+import SamparkPrivacy
 import SamparkRuntime
 import SamparkSchema
 
@@ -229,6 +230,7 @@ func workerEnvironment(amqpURL: String, database: BenchDatabase) -> [String: Str
     environment["SAMPARK_POSTGRES_URL"] = database.url
     environment["SAMPARK_HTTP_PORT"] = "0"
     environment["SAMPARK_LOG_LEVEL"] = "warning"
+    environment.merge(BenchPhones.environment) { $1 }
     _ = runProgram(benchBinaries.appendingPathComponent("sampark").path, ["topology"], environment: environment)
     return environment
 }
@@ -238,5 +240,35 @@ func workerEnvironment(amqpURL: String, database: BenchDatabase) -> [String: Str
 func purge(_ queue: Topology.WorkQueue, on amqp: AMQPConnection) async throws {
     for name in [queue.name, queue.deadQueue] + (1...RetryPolicy.default.delays.count).map({ RetryPolicy.delayQueue(for: queue.name, retry: $0) }) {
         try await amqp.purgeQueue(name)
+    }
+}
+
+/// The phone keys of the benchmarks (the workers they start get the same): not secrets.
+enum BenchPhones {
+    static let keys = "1:" + Data((0..<32).map { UInt8(255 - $0) }).base64EncodedString()
+    static let hashKey = "sampark-bench-phone-hash-key-0123456789abcdef"
+    static let vault = try! PhoneVault(keys: keys, hashKey: hashKey)
+    static let environment = [PhoneVault.keysVariable: keys, PhoneVault.hashKeyVariable: hashKey]
+
+    /// SQL for the stored columns `phone_hash, phone_sealed, phone_tail` of the number an SQL
+    /// text expression gives, for seeds of millions of rows: the keyed hash as the workers
+    /// compute it (pgcrypto's HMAC is the same function), and a stand-in sealed value of the
+    /// real size (key byte, nonce, 13 bytes, tag) for numbers these benches never open.
+    /// `seal(table:)` replaces the stand-ins where a bench does open them.
+    static func columns(_ number: String) -> String {
+        "hmac(\(number), '\(hashKey)', 'sha256'), '\\x01'::bytea || gen_random_bytes(41), right(\(number), 4)"
+    }
+
+    /// Seals for real the numbers of `table` whose id gives the number (`number(id)`), in
+    /// batches: what the ingest-worker would have stored.
+    static func seal(table: String, ids: ClosedRange<Int>, number: (Int) -> String, on connection: PostgresConnection) throws {
+        var start = ids.lowerBound
+        while start <= ids.upperBound {
+            let slice = start...min(start + 9_999, ids.upperBound)
+            try connection.execute("""
+                UPDATE \(table) t SET phone_sealed = u.s FROM unnest($1::bigint[], $2::bytea[]) AS u(id, s) WHERE t.id = u.id
+                """, [slice.map { Int64($0) }, slice.map { Data(vault.seal(number($0))) }])
+            start = slice.upperBound + 1
+        }
     }
 }

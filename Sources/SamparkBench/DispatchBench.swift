@@ -47,13 +47,18 @@ struct DispatchBench {
                 INSERT INTO call_centre_regions (centre_id, unit_id) SELECT d, 999 + d FROM generate_series(1, \(centres)) d;
                 INSERT INTO agents (centre_id, agent, state, changed_at)
                     SELECT d, 'agent-' || a, 'available', now() FROM generate_series(1, \(centres)) d, generate_series(1, \(agentsPerCentre)) a;
-                INSERT INTO contacts (id, phone, name, booth_id, state_id, language)
-                    SELECT i, '+9197' || lpad(i::text, 8, '0'), 'Voter ' || i, 100000 + (i % \(centres)) * 10 + i / \(centres) % 10, 1, 'hi'
+                INSERT INTO contacts (id, phone_hash, phone_sealed, phone_tail, name, booth_id, state_id, language)
+                    SELECT i, \(BenchPhones.columns("'+9197' || lpad(i::text, 8, '0')")), 'Voter ' || i,
+                           100000 + (i % \(centres)) * 10 + i / \(centres) % 10, 1, 'hi'
                     FROM generate_series(1, \(entries)) i;
                 INSERT INTO campaigns (id, code, kind, name, pacing_ratio, dialing) VALUES (1, 'BENCH', 'scheme_feedback', 'Bench', 20, 'gateway');
                 INSERT INTO call_lists (id, campaign_id, spec, ready) VALUES (1, 1, '{}', '{}');
-                INSERT INTO list_entries (list_id, contact_id, phone, centre_id)
-                    SELECT 1, c.id, c.phone, 1 + c.id % \(centres) FROM contacts c ORDER BY c.id;
+                """)
+            // The gateways' offers open the numbers: sealed for real, as the ingest-worker does.
+            try BenchPhones.seal(table: "contacts", ids: 1...entries, number: { "+9197" + String(format: "%08d", $0) }, on: conn)
+            try conn.execute("""
+                INSERT INTO list_entries (list_id, contact_id, phone_hash, phone_sealed, phone_tail, centre_id)
+                    SELECT 1, c.id, c.phone_hash, c.phone_sealed, c.phone_tail, 1 + c.id % \(centres) FROM contacts c ORDER BY c.id
                 """)
             for table in ["contacts", "list_entries", "agents", "org_units"] { try conn.execute("VACUUM ANALYZE \(table)") }
         }
@@ -70,10 +75,10 @@ struct DispatchBench {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
         let relayPool = PostgresPool(configuration: try PostgresConfiguration(url: db.url), size: 2)
-        let relay = OutboxRelay(settings: .init(batchSize: 500), amqp: amqp, pool: relayPool, logger: logger)
+        let relay = OutboxRelay(settings: .init(batchSize: 500, phoneVault: BenchPhones.vault), amqp: amqp, pool: relayPool, logger: logger)
         let dispatchPool = PostgresPool(configuration: try PostgresConfiguration(url: db.url), size: 1)
         let dispatcher = Dispatcher(settings: DispatchSettings(clock: .fixed(at: moment)), pool: dispatchPool, relay: relay,
-                                    offerQueues: nil, logger: logger)
+                                    offerQueues: nil, vault: BenchPhones.vault, logger: logger)
 
         /// Every entry offered and every offer published: offers per second.
         func dispatched() async throws -> Double {
@@ -114,7 +119,7 @@ struct DispatchBench {
         }
 
         func reset() async throws {
-            try await pool.execute("TRUNCATE offers, attempts, outbox, dispatch_refusals")
+            try await pool.execute("TRUNCATE offers, attempts, outbox, dispatch_refusals CASCADE")
             try await pool.execute("UPDATE list_entries SET state = 'pending', offered_at = NULL WHERE state <> 'pending'")
             try await pool.execute("VACUUM list_entries")
             for queue in queues { try await amqp.purgeQueue(queue) }
@@ -129,7 +134,7 @@ struct DispatchBench {
         // the relay alone (claim the outbox rows, publish under confirms, mark them).
         try await reset()
         let quiet = Dispatcher(settings: DispatchSettings(clock: .fixed(at: moment)), pool: dispatchPool, relay: nil,
-                               offerQueues: nil, logger: logger)
+                               offerQueues: nil, vault: BenchPhones.vault, logger: logger)
         var began = ContinuousClock.now
         _ = try await quiet.round()
         let fills = seconds(since: began)
@@ -216,7 +221,7 @@ struct DispatchBench {
     /// queue's backlog, and the processes' peak memory.
     private func pollingDayHour(db: BenchDatabase, amqp: AMQPConnection) async throws {
         let speed = options.hourSpeed
-        try await db.pool.execute("TRUNCATE offers, outbox, dispatch_refusals, attempts, shift_aggregates, inbox")
+        try await db.pool.execute("TRUNCATE offers, outbox, dispatch_refusals, attempts, shift_aggregates, inbox CASCADE")
         try await db.pool.execute("DELETE FROM agents")
         try await db.pool.execute("""
             UPDATE campaigns SET kind = 'gotv', pacing_ratio = 1.5, dialing = 'gateway', max_attempts = 3;
@@ -227,14 +232,20 @@ struct DispatchBench {
             """)
         try await db.pool.execute("UPDATE call_lists SET spec = '{\"audience\": {\"poll_date\": \"2028-10-02\"}}'")
         // Enough calls for the hour: three times as many voters again.
+        let first = centres * options.dispatchEntriesPerCentre + 1, last = centres * options.dispatchEntriesPerCentre * 4
         try await db.pool.execute("""
-            INSERT INTO contacts (id, phone, name, booth_id, state_id, language)
-                SELECT i, '+9196' || lpad(i::text, 8, '0'), 'Voter ' || i, 100000 + (i % \(centres)) * 10 + i / \(centres) % 10, 1, 'hi'
-                FROM generate_series(\(centres * options.dispatchEntriesPerCentre + 1), \(centres * options.dispatchEntriesPerCentre * 4)) i
+            INSERT INTO contacts (id, phone_hash, phone_sealed, phone_tail, name, booth_id, state_id, language)
+                SELECT i, \(BenchPhones.columns("'+9196' || lpad(i::text, 8, '0')")), 'Voter ' || i,
+                       100000 + (i % \(centres)) * 10 + i / \(centres) % 10, 1, 'hi'
+                FROM generate_series(\(first), \(last)) i
             """)
+        try await db.pool.withConnection { conn in
+            try BenchPhones.seal(table: "contacts", ids: first...last, number: { "+9196" + String(format: "%08d", $0) }, on: conn)
+        }
         try await db.pool.execute("""
-            INSERT INTO list_entries (list_id, contact_id, phone, centre_id)
-            SELECT 1, c.id, c.phone, 1 + c.id % \(centres) FROM contacts c WHERE c.id > \(centres * options.dispatchEntriesPerCentre) ORDER BY c.id
+            INSERT INTO list_entries (list_id, contact_id, phone_hash, phone_sealed, phone_tail, centre_id)
+            SELECT 1, c.id, c.phone_hash, c.phone_sealed, c.phone_tail, 1 + c.id % \(centres) FROM contacts c
+            WHERE c.id > \(centres * options.dispatchEntriesPerCentre) ORDER BY c.id
             """)
         try await db.pool.execute("UPDATE list_entries SET state = 'pending', attempts = 0, last_result = NULL, next_attempt_at = NULL, offered_at = NULL")
         try await db.pool.execute("VACUUM ANALYZE list_entries")

@@ -33,12 +33,13 @@ struct FeedbackBench {
                            text2ltree('1.' || (10 + b / 500) || '.' || (100 + b / 50) || '.' || (1000 + b)), 1
                     FROM generate_series(0, 4999) b;
                 INSERT INTO call_centres (id, code, name, seats) SELECT d + 1, 'CC-' || d, 'Centre ' || d, 36 FROM generate_series(0, 9) d;
-                INSERT INTO contacts (id, phone, name, booth_id, state_id)
-                    SELECT i, '+9197' || lpad(i::text, 8, '0'), 'Voter ' || i, 1000 + i % 5000, 1 FROM generate_series(1, \(n)) i;
+                INSERT INTO contacts (id, phone_hash, phone_sealed, phone_tail, name, booth_id, state_id)
+                    SELECT i, \(BenchPhones.columns("'+9197' || lpad(i::text, 8, '0')")), 'Voter ' || i, 1000 + i % 5000, 1
+                    FROM generate_series(1, \(n)) i;
                 INSERT INTO campaigns (id, code, kind, name) VALUES (1, 'FEEDBACK', 'scheme_feedback', 'Feedback');
                 INSERT INTO call_lists (id, campaign_id, spec, ready) VALUES (1, 1, '{}', '{}');
-                INSERT INTO list_entries (id, list_id, contact_id, phone, centre_id, state)
-                    SELECT c.id, 1, c.id, c.phone, 1 + (c.booth_id - 1000) / 500, 'offered' FROM contacts c;
+                INSERT INTO list_entries (id, list_id, contact_id, phone_hash, phone_sealed, phone_tail, centre_id, state)
+                    SELECT c.id, 1, c.id, c.phone_hash, c.phone_sealed, c.phone_tail, 1 + (c.booth_id - 1000) / 500, 'offered' FROM contacts c;
                 INSERT INTO offers (id, entry_id, centre_id, weight, offered_at, expires_at, reclaim_at)
                     SELECT id, id, centre_id, 1, now(), now(), now() FROM list_entries;
                 """)

@@ -60,7 +60,7 @@ struct IngestBench {
         }
         try await Task.sleep(for: .seconds(3))    // both consuming before the first load
 
-        let columns = "name, phone, phone_kind, booth_id, state_id, gender, age, language, epic, ac_number, part_number, serial_number, house_number, schemes"
+        let columns = "name, phone_hash, phone_sealed, phone_tail, phone_kind, booth_id, state_id, gender, age, language, epic, ac_number, part_number, serial_number, house_number, schemes"
         func contactsStored() async throws -> Int { try await pool.query("SELECT count(*) FROM contacts")[0].decode(Int.self, at: 0) }
         let (swiftRates, psqlRates) = try await alternatingRounds(
             options.ingestRounds, names: ("sampark load + 2 ingest-workers", "psql \\copy"), unit: "rows/s", pool: pool,
@@ -128,7 +128,9 @@ struct IngestBench {
             let schemes = i % 4 == 0 ? "ujjwala;pm_kisan" : ""
             let name = i % 5 == 0 ? "मतदाता \(i)" : "Voter \(i), Family \(household)"
             rawText += "\"\(name)\",\(written),B-\(ac)-\(part),\(gender),\(age),hi,\(epic),\(ac),\(part),\(serial),\(household),\(schemes)\n"
-            cleanText += "\"\(name)\",+91\(digits),mobile,\(100 + booth),1,\(gender),\(age),hi,\(epic),\(ac),\(part),\(serial),\(household),\(i % 4 == 0 ? "\"{ujjwala,pm_kisan}\"" : "{}")\n"
+            // As contacts stores the number: hash and sealed (bytea hex, as CSV takes it), last digits.
+            let stored = BenchPhones.vault.stored("+91\(digits)")
+            cleanText += "\"\(name)\",\(stored.hash),\(stored.sealed),\(stored.tail),mobile,\(100 + booth),1,\(gender),\(age),hi,\(epic),\(ac),\(part),\(serial),\(household),\(i % 4 == 0 ? "\"{ujjwala,pm_kisan}\"" : "{}")\n"
             if rawText.utf8.count > 1 << 20 {
                 try rawHandle.write(contentsOf: Data(rawText.utf8))
                 try cleanHandle.write(contentsOf: Data(cleanText.utf8))

@@ -56,13 +56,13 @@ struct ListBench {
             // contacts: about 1,250,000 chosen, 1,000,000 entries.
             try conn.executeScript("""
                 ALTER TABLE contacts SET (autovacuum_enabled = false);
-                INSERT INTO contacts (phone, name, booth_id, state_id, language, schemes)
-                    SELECT '+919' || lpad((CASE WHEN i % 25 = 0 THEN i - 5 ELSE i END)::text, 9, '0'), 'Voter ' || i,
+                INSERT INTO contacts (phone_hash, phone_sealed, phone_tail, name, booth_id, state_id, language, schemes)
+                    SELECT \(BenchPhones.columns("'+919' || lpad((CASE WHEN i % 25 = 0 THEN i - 5 ELSE i END)::text, 9, '0')")), 'Voter ' || i,
                            1000 + i % \(booths), 1, CASE WHEN i % 10 = 3 THEN 'en' ELSE 'hi' END,
                            CASE WHEN i % 5 = 0 OR i % 16 = 1 THEN '{ujjwala}'::text[] ELSE '{}' END
                     FROM generate_series(1, \(contacts)) AS i;
-                INSERT INTO opt_outs (phone, source)
-                    SELECT '+919' || lpad(i::text, 9, '0'), 'bench' FROM generate_series(10, \(contacts), 100) AS i;
+                INSERT INTO opt_outs (phone_hash, source)
+                    SELECT hmac('+919' || lpad(i::text, 9, '0'), '\(BenchPhones.hashKey)', 'sha256'), 'bench' FROM generate_series(10, \(contacts), 100) AS i;
                 ALTER TABLE contacts SET (autovacuum_enabled = true);
                 """)
             // VACUUM runs outside a transaction block: one statement each.
@@ -111,14 +111,14 @@ struct ListBench {
                     """)[0].decode(Int64.self, at: 0)
                 let began = ContinuousClock.now
                 let entries = try conn.execute("""
-                    INSERT INTO list_entries (list_id, contact_id, phone, centre_id)
-                    SELECT DISTINCT ON (c.phone) $1::bigint, c.id, c.phone, r.centre_id
+                    INSERT INTO list_entries (list_id, contact_id, phone_hash, phone_sealed, phone_tail, centre_id)
+                    SELECT DISTINCT ON (c.phone_hash) $1::bigint, c.id, c.phone_hash, c.phone_sealed, c.phone_tail, r.centre_id
                     FROM contacts c
                     JOIN org_units b ON b.id = c.booth_id
                     JOIN call_centre_regions r ON r.unit_id = nullif(split_part(b.path::text, '.', 2), '')::bigint
                     WHERE b.path <@ '1' AND c.schemes && '{ujjwala}' AND c.phone_kind = 'mobile'
-                      AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = c.phone)
-                    ORDER BY c.phone, c.id
+                      AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone_hash = c.phone_hash)
+                    ORDER BY c.phone_hash, c.id
                     """, [listID])
                 return Double(entries) / seconds(since: began)
             }

@@ -36,17 +36,17 @@ struct ReportBench {
                 INSERT INTO call_centres (id, code, name, seats, shifts)
                     SELECT c + 1, 'CC-' || c, 'Centre ' || c, 36, '{09:00-15:00,15:00-21:00}' FROM generate_series(0, 49) c;
                 INSERT INTO call_centre_regions (centre_id, unit_id) SELECT c + 1, 10 + c FROM generate_series(0, 49) c;
-                INSERT INTO contacts (id, phone, name, booth_id, state_id, schemes)
-                    SELECT i, '+9197' || lpad(i::text, 8, '0'), 'Voter ' || i, 1000 + i % 60000, 1, '{ujjwala}' FROM generate_series(1, 60000) i;
-                INSERT INTO people (id, name, phone, role, unit_id, committee)
-                    SELECT i, 'Worker ' || i, '+9196' || lpad(i::text, 8, '0'), 'booth_member', 1000 + i % 60000, 'booth committee'
+                INSERT INTO contacts (id, phone_hash, phone_sealed, phone_tail, name, booth_id, state_id, schemes)
+                    SELECT i, \(BenchPhones.columns("'+9197' || lpad(i::text, 8, '0')")), 'Voter ' || i, 1000 + i % 60000, 1, '{ujjwala}' FROM generate_series(1, 60000) i;
+                INSERT INTO people (id, name, phone_hash, phone_sealed, phone_tail, role, unit_id, committee)
+                    SELECT i, 'Worker ' || i, \(BenchPhones.columns("'+9196' || lpad(i::text, 8, '0')")), 'booth_member', 1000 + i % 60000, 'booth committee'
                     FROM generate_series(1, 180000) i;
                 INSERT INTO people_reached (person_id, first_reached_on) SELECT id, '2028-11-10' FROM people WHERE id % 2 = 0;
                 INSERT INTO campaigns (id, code, kind, name, scope_id) VALUES
                     (1, 'FEEDBACK', 'scheme_feedback', 'Feedback', 1), (2, 'REACH', 'committee_reach', 'Reach', 1), (3, 'GOTV', 'gotv', 'Turnout', 1);
                 INSERT INTO call_lists (id, campaign_id, spec, ready) VALUES (1, 1, '{}', '{}');
-                INSERT INTO list_entries (id, list_id, contact_id, phone, centre_id, state)
-                    SELECT c.id, 1, c.id, c.phone, 1 + (c.booth_id - 1000) / 1200, 'completed' FROM contacts c;
+                INSERT INTO list_entries (id, list_id, contact_id, phone_hash, phone_sealed, phone_tail, centre_id, state)
+                    SELECT c.id, 1, c.id, c.phone_hash, c.phone_sealed, c.phone_tail, 1 + (c.booth_id - 1000) / 1200, 'completed' FROM contacts c;
                 """)
             // The ledger: call i is entry 1 + i % 60000's (a booth's), on one of ten days, in one of
             // three campaigns, spread so that every day touches every booth in every campaign.

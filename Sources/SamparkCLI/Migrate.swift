@@ -18,7 +18,14 @@ struct Migrate: AsyncParsableCommand {
     }
 
     func migrate(_ pool: PostgresPool) async throws {
-        let migrator = Migrator(pool: pool)
+        // The phone keys, if given: needed only to seal numbers a database from before
+        // migration 11 holds in clear (the migration says so if it needs them).
+        let vault: PhoneVault?
+        do {
+            vault = ProcessInfo.processInfo.environment[PhoneVault.keysVariable].map { !$0.isEmpty } == true
+                ? try PhoneVault.fromEnvironment() : nil
+        } catch { throw ValidationError("\(error)") }
+        let migrator = Migrator(pool: pool, phoneVault: vault)
         do {
             if status {
                 let status = try await migrator.status()
@@ -29,6 +36,8 @@ struct Migrate: AsyncParsableCommand {
                                     : "applied " + applied.map { Migrations.all[$0 - 1].fileName }.joined(separator: ", "))
             }
         } catch let failure as Migrator.Failure {
+            throw ValidationError(failure.description)
+        } catch let failure as PhoneVault.Failure {
             throw ValidationError(failure.description)
         }
     }

@@ -13,7 +13,7 @@ struct Sampark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sampark",
         abstract: "Control Sampark: migrate the database, declare the broker topology, load files, request lists and reports.",
-        subcommands: [Migrate.self, DatabaseLogin.self, Erase.self, Purge.self, TopologyCommand.self, Load.self, MaterialCommand.self, ListCommand.self, ReportCommand.self, DeskSim.self, Generate.self])
+        subcommands: [Migrate.self, DatabaseLogin.self, Erase.self, Purge.self, RotatePhoneKey.self, TopologyCommand.self, Load.self, MaterialCommand.self, ListCommand.self, ReportCommand.self, DeskSim.self, Generate.self])
 }
 
 /// Where the servers are: flags, else SAMPARK_* variables, else the private servers of `make demo`.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SamparkAMQP
 import SamparkPostgres
+import SamparkPrivacy
 import ServiceLifecycle
 import Synchronization
 
@@ -34,11 +35,15 @@ public final class OutboxRelay: Service, Sendable {
         /// RabbitMQ user, whose permissions cover what it publishes and nothing another worker
         /// does (docs/security.md). Nil: every row (tests, tools with one user).
         public var appID: String?
+        /// Opens the bodies written sealed (`outbox.sealed`: a gateway's offer, which carries a
+        /// full number) just before they are published. Nil: a sealed row fails the batch.
+        public var phoneVault: PhoneVault?
 
         public init(batchSize: Int = 500, pollInterval: Duration = .seconds(1), lease: Duration = .seconds(30),
                     keepPublished: Duration = .seconds(3600), keepInbox: Duration = .seconds(7 * 24 * 3600),
-                    cleanUpInterval: Duration = .seconds(300), appID: String? = nil) {
+                    cleanUpInterval: Duration = .seconds(300), appID: String? = nil, phoneVault: PhoneVault? = nil) {
             self.appID = appID
+            self.phoneVault = phoneVault
             self.batchSize = batchSize
             self.pollInterval = pollInterval
             self.lease = lease
@@ -135,7 +140,7 @@ public final class OutboxRelay: Service, Sendable {
     public func relayOnce() async throws -> Int {
         let leaseSeconds = Double(settings.lease.components.seconds)
         let batch = settings.batchSize
-        let relayID = relayID, appID = settings.appID
+        let relayID = relayID, appID = settings.appID, vault = settings.phoneVault
         let rows: [Row] = try await pool.transaction { connection in
             try connection.query("""
                 UPDATE outbox SET claimed_until = now() + make_interval(secs => $1), claimed_by = $2
@@ -145,7 +150,7 @@ public final class OutboxRelay: Service, Sendable {
                       AND ($4::text IS NULL OR app_id = $4::text)
                     ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
                 RETURNING id, exchange, routing_key, message_id, type, app_id, body, correlation_id,
-                          reply_to, mandatory, extract(epoch FROM created_at)::bigint AS created
+                          reply_to, mandatory, extract(epoch FROM created_at)::bigint AS created, sealed
                 """, [leaseSeconds, relayID, batch, appID], prepared: true).map { row in
                 var properties = AMQPProperties(contentType: "application/json")
                 properties.messageID = try row.decode(String.self, column: "message_id")
@@ -154,9 +159,16 @@ public final class OutboxRelay: Service, Sendable {
                 properties.correlationID = try row.decode(String?.self, column: "correlation_id")
                 properties.replyTo = try row.decode(String?.self, column: "reply_to")
                 properties.timestamp = UInt64(try row.decode(Int64.self, column: "created"))
+                var body = [UInt8](try row.decode(Data.self, column: "body"))
+                if try row.decode(Bool.self, column: "sealed") {
+                    guard let vault else {
+                        throw PhoneVault.Failure("outbox message \(properties.messageID ?? "") is sealed and this relay has no phone keys")
+                    }
+                    body = try vault.open(bytes: body)
+                }
                 let message = OutgoingMessage(exchange: try row.decode(String.self, column: "exchange"),
                                               routingKey: try row.decode(String.self, column: "routing_key"),
-                                              body: [UInt8](try row.decode(Data.self, column: "body")),
+                                              body: body,
                                               properties: properties,
                                               mandatory: try row.decode(Bool.self, column: "mandatory"))
                 return Row(id: try row.decode(Int64.self, column: "id"), message: message)

@@ -17,6 +17,8 @@ public enum Migrations {
         Migration(version: 8, name: "one_centre_aggregate", sql: PackageResources._008_one_centre_aggregate_sql),
         Migration(version: 9, name: "roles", sql: PackageResources._009_roles_sql),
         Migration(version: 10, name: "erasure", sql: PackageResources._010_erasure_sql),
+        Migration(version: 11, name: "sealed_phones", sql: PackageResources._011_sealed_phones_sql),
+        Migration(version: 12, name: "drop_clear_phones", sql: PackageResources._012_drop_clear_phones_sql),
     ]
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SamparkPostgres
+@_exported import SamparkPrivacy
 
 /// Applies the migrations this build carries to a database, in order, each in its own
 /// transaction, recording each in `schema_migrations` with the SHA-256 of its SQL.
@@ -16,13 +17,17 @@ public struct Migrator: Sendable {
 
     public let pool: PostgresPool
     public let migrations: [Migration]
+    /// The phone keys, needed only to seal numbers stored in clear before migration 11.
+    public let phoneVault: PhoneVault?
     private let logger: Logger
 
-    public init(pool: PostgresPool, migrations: [Migration] = Migrations.all, logger: Logger = Logger(label: "sampark.migrate")) {
+    public init(pool: PostgresPool, migrations: [Migration] = Migrations.all, phoneVault: PhoneVault? = nil,
+                logger: Logger = Logger(label: "sampark.migrate")) {
         precondition(migrations.map(\.version) == (0..<migrations.count).map { $0 + 1 },
                      "migrations must be numbered 1, 2, 3, ... without gaps")
         self.pool = pool
         self.migrations = migrations
+        self.phoneVault = phoneVault
         self.logger = logger
     }
 
@@ -62,12 +67,15 @@ public struct Migrator: Sendable {
         }
         var applied: [Int] = []
         for migration in migrations {
-            let didApply = try await pool.transaction { [migrations] connection in
+            let didApply = try await pool.transaction { [migrations, phoneVault, logger] connection in
                 try connection.execute("SELECT pg_advisory_xact_lock($1)", [Self.lockKey])
                 try Self.check(connection, against: migrations)
                 let done = try connection.query("SELECT 1 FROM schema_migrations WHERE version = $1", [migration.version])
                 guard done.isEmpty else { return false }
                 try connection.executeScript(migration.sql)
+                if migration.version == ClearPhoneSealing.version {
+                    try ClearPhoneSealing.run(on: connection, vault: phoneVault, logger: logger)
+                }
                 try connection.execute("""
                     INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, encode(sha256(convert_to($3, 'UTF8')), 'hex'))
                     """, [migration.version, migration.name, migration.sql])

@@ -3,6 +3,7 @@ import Logging
 import Prometheus
 import SamparkAMQP
 import SamparkPostgres
+import SamparkPrivacy
 import SamparkRuntime
 import SamparkServer
 import ServiceLifecycle
@@ -27,6 +28,9 @@ public enum WorkerMain {
         public let relay: OutboxRelay
         /// For a worker's own metrics.
         public let registry: PrometheusCollectorRegistry
+        /// The phone keys, for the workers started with `usesPhoneKeys` (checked against the
+        /// database before anything else runs); nil for the others.
+        public let phoneVault: PhoneVault?
     }
 
     /// A worker's own pieces, made once from its connections: its handlers, and any services
@@ -46,8 +50,12 @@ public enum WorkerMain {
     /// - Parameter sessionSettings: PostgreSQL settings for every session of this worker
     ///   (`-c name=value` in libpq's `options`), for those that can only be set before a
     ///   session first uses them (`temp_buffers`).
+    /// - Parameter usesPhoneKeys: the worker hashes, seals or opens phone numbers: it reads
+    ///   `SAMPARK_PHONE_KEYS` and `SAMPARK_PHONE_HASH_KEY` and will not start without them, or
+    ///   with keys other than those the stored numbers were made with.
     public static func run(
         name: String, defaultHTTPPort: Int, queue: Topology.WorkQueue, sessionSettings: [String: String] = [:],
+        usesPhoneKeys: Bool = false,
         defaultPrefetch: Int = WorkerSettings.defaultPrefetch, batchSize: Int = 100,
         parts: @Sendable (Context) -> Parts
     ) async -> Never {
@@ -55,6 +63,7 @@ public enum WorkerMain {
         SamparkLogging.bootstrap(level: settings.logLevel)
         let registry = SamparkMetrics.bootstrap()
         let logger = Logger(label: "sampark.\(name)")
+        let vault = usesPhoneKeys ? readSettingsOrExit { try PhoneVault.fromEnvironment() } : nil
 
         let amqp: AMQPConnection
         let pool: PostgresPool
@@ -78,14 +87,15 @@ public enum WorkerMain {
             // One connection per concurrent handler, one for the relay, one for probes.
             pool = PostgresPool(configuration: pgConfiguration, size: settings.concurrency + 2, logger: logger)
             _ = try await connectPatiently(what: "PostgreSQL", logger: logger) { try await pool.query("SELECT 1") }
+            if let vault { try await pool.withConnection { try vault.claim(on: $0) } }
             try await Topology.declare([queue], on: amqp)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             exit(1)
         }
 
-        let relay = OutboxRelay(settings: .init(appID: name), amqp: amqp, pool: pool, logger: logger)
-        let context = Context(amqp: amqp, pool: pool, logger: logger, relay: relay, registry: registry)
+        let relay = OutboxRelay(settings: .init(appID: name, phoneVault: vault), amqp: amqp, pool: pool, logger: logger)
+        let context = Context(amqp: amqp, pool: pool, logger: logger, relay: relay, registry: registry, phoneVault: vault)
         let parts = parts(context)
         let metrics = WorkerMetrics(registry: registry)
         let queueName = queue.name

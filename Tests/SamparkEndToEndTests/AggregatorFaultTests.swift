@@ -26,16 +26,16 @@ import SamparkTestSupport
             // test is about.
             _ = try await cluster.query("""
                 WITH voters AS (
-                    INSERT INTO contacts (phone, name, booth_id, state_id)
-                    SELECT '+9197' || lpad(i::text, 8, '0'), 'Voter ' || i, b.id, b.state_id
+                    INSERT INTO contacts (phone_hash, phone_sealed, phone_tail, name, booth_id, state_id)
+                    SELECT \(TestPhones.columns("'+9197' || lpad(i::text, 8, '0')")), 'Voter ' || i, b.id, b.state_id
                     FROM generate_series(1, \(Self.offers)) AS i
                     JOIN LATERAL (SELECT id, state_id FROM org_units WHERE code = 'B-' || (1 + i % 5)) b ON true
-                    RETURNING id, phone),
+                    RETURNING id, phone_hash, phone_sealed, phone_tail),
                 campaign AS (INSERT INTO campaigns (code, kind, name) VALUES ('FEEDBACK', 'scheme_feedback', 'Feedback') RETURNING id),
                 list AS (INSERT INTO call_lists (campaign_id, spec, ready) SELECT id, '{}', '{}' FROM campaign RETURNING id),
                 entries AS (
-                    INSERT INTO list_entries (list_id, contact_id, phone, centre_id, state)
-                    SELECT list.id, v.id, v.phone, (SELECT id FROM call_centres WHERE code = 'DRG-01'), 'offered' FROM voters v, list
+                    INSERT INTO list_entries (list_id, contact_id, phone_hash, phone_sealed, phone_tail, centre_id, state)
+                    SELECT list.id, v.id, v.phone_hash, v.phone_sealed, v.phone_tail, (SELECT id FROM call_centres WHERE code = 'DRG-01'), 'offered' FROM voters v, list
                     RETURNING id, centre_id),
                 offers AS (
                     INSERT INTO offers (id, entry_id, centre_id, weight, offered_at, expires_at, reclaim_at)

@@ -84,8 +84,8 @@ final class Cluster: Sendable {
         // lawful-calling rules, the desks' and the reports' day all read this clock.
         env["SAMPARK_CLOCK_START"] = Scenario.pollingDayMorning
         env["SAMPARK_OFFER_QUEUE_REFRESH"] = "1"
-        // The keyed hash of erased numbers (a secret in production; fixed for tests).
-        env["SAMPARK_PHONE_HASH_KEY"] = "e2e-phone-hash-key-0123456789abcdef"
+        // The phone keys (secrets in production; fixed for tests, TestPhones).
+        env.merge(TestPhones.environment) { $1 }
         return env
     }
 

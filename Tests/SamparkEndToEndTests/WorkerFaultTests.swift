@@ -131,8 +131,8 @@ import SamparkTestSupport
             let voters = 300_000
             #expect(try await cluster.query("""
                 WITH stored AS (
-                    INSERT INTO contacts (phone, name, booth_id, state_id)
-                    SELECT '+9198' || lpad(i::text, 8, '0'), 'Voter ' || i, b.id, b.state_id
+                    INSERT INTO contacts (phone_hash, phone_sealed, phone_tail, name, booth_id, state_id)
+                    SELECT \(TestPhones.columns("'+9198' || lpad(i::text, 8, '0')")), 'Voter ' || i, b.id, b.state_id
                     FROM generate_series(1, \(voters)) AS i
                     JOIN LATERAL (SELECT id, state_id FROM org_units WHERE code = 'B-' || (1 + i % 5)) b ON true
                     RETURNING 1)

@@ -101,21 +101,70 @@ func withFreshDatabase<T: Sendable>(_ body: (PostgresConfiguration) async throws
         }
     }
 
+    /// A database from before migration 11 holds numbers in clear: `migrate` without the
+    /// phone keys refuses, naming the tables, and leaves them as they were; with the keys it
+    /// seals every number (contacts, people's main and other numbers, list entries, opt-outs)
+    /// and drops the columns in clear.
+    @Test func numbersStoredInClearAreSealedByTheMigrationThatNeedsTheKeys() async throws {
+        try await withFreshDatabase { configuration in
+            let pool = PostgresPool(configuration: configuration, size: 1)
+            try await Migrator(pool: pool, migrations: Array(Migrations.all.prefix(10))).migrate()
+            try await pool.withConnection { try $0.executeScript("""
+                INSERT INTO org_units (id, level, code, name, path, state_id) VALUES (1, 'booth', 'B-1', 'Booth 1', '1', 1);
+                INSERT INTO call_centres (id, code, name, seats) VALUES (1, 'C1', 'Centre', 10);
+                INSERT INTO contacts (id, phone, name, booth_id, state_id) VALUES (1, '+919800000001', 'A', 1, 1), (2, '+919800000002', 'B', 1, 1);
+                INSERT INTO people (id, name, phone, other_phones, role, unit_id) VALUES
+                    (1, 'P', '+919810000001', '{+919810000002,+919810000003}', 'booth_president', 1);
+                INSERT INTO campaigns (id, code, kind, name) VALUES (1, 'K', 'gotv', 'Poll');
+                INSERT INTO call_lists (id, campaign_id, spec) VALUES (1, 1, '{}');
+                INSERT INTO list_entries (id, list_id, contact_id, phone, centre_id) VALUES (1, 1, 1, '+919800000001', 1);
+                INSERT INTO opt_outs (phone, source) VALUES ('+919800000002', 'helpline');
+                """) }
+            let refused = await #expect(throws: PhoneVault.Failure.self) { try await Migrator(pool: pool).migrate() }
+            #expect(refused?.description.hasPrefix("contacts, people, list_entries, opt_outs hold phone numbers in clear") == true,
+                    "\(String(describing: refused))")
+            #expect(try await Migrator(pool: pool).status().pending == [11, 12], "nothing applied")
+
+            try await Migrator(pool: pool, phoneVault: TestPhones.vault).migrate()
+            let vault = TestPhones.vault
+            func opened(_ sql: String) async throws -> [String] {
+                try await pool.query(sql).map { try vault.open([UInt8](try $0.decode(Data.self, at: 0))) }
+            }
+            #expect(try await opened("SELECT phone_sealed FROM contacts ORDER BY id") == ["+919800000001", "+919800000002"])
+            #expect(try await opened("SELECT phone_sealed FROM people") == ["+919810000001"])
+            #expect(try await opened("SELECT s FROM people, unnest(other_phones_sealed) WITH ORDINALITY AS x(s, n) ORDER BY n")
+                    == ["+919810000002", "+919810000003"])
+            #expect(try await opened("SELECT phone_sealed FROM list_entries") == ["+919800000001"])
+            let hashes = try await pool.query("""
+                SELECT (SELECT phone_hash FROM contacts WHERE id = 1) = (SELECT phone_hash FROM list_entries WHERE id = 1),
+                       (SELECT phone_hash FROM opt_outs) = \(TestPhones.hash("+919800000002")),
+                       (SELECT other_phone_hashes FROM people) = ARRAY[\(TestPhones.hash("+919810000002")), \(TestPhones.hash("+919810000003"))],
+                       (SELECT string_agg(phone_tail, ',' ORDER BY id) FROM contacts)
+                """)[0]
+            #expect(try hashes.decode(Bool.self, at: 0) && hashes.decode(Bool.self, at: 1) && hashes.decode(Bool.self, at: 2))
+            #expect(try hashes.decode(String.self, at: 3) == "0001,0002")
+            #expect(try await pool.query("""
+                SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public' AND column_name IN ('phone', 'other_phones')
+                """)[0].decode(Int.self, at: 0) == 0, "no column in clear is left")
+            await pool.shutdown()
+        }
+    }
+
     @Test func constraintsHoldTheRules() async throws {
         try await withFreshDatabase { configuration in
             let pool = PostgresPool(configuration: configuration, size: 1)
             try await Migrator(pool: pool).migrate()
             try await pool.execute("INSERT INTO org_units (id, level, code, name, path, state_id) VALUES (1, 'booth', 'B-1', 'Booth 1', '1', 1)")
             do {
-                try await pool.execute("INSERT INTO contacts (phone, name, booth_id, state_id) VALUES ('12345', 'X', 1, 1)")
-                Issue.record("an invalid phone was stored")
+                try await pool.execute("INSERT INTO contacts (phone_hash, phone_sealed, phone_tail, name, booth_id, state_id) VALUES ('\\x00', '\\x00', '12', 'X', 1, 1)")
+                Issue.record("a malformed hash, sealed number and tail were stored")
             } catch let error as PostgresError {
                 #expect(error.code == .checkViolation)
             }
             // One voter per EPIC id, whatever else the rows say.
-            try await pool.execute("INSERT INTO contacts (phone, name, booth_id, state_id, epic) VALUES ('+919800000001', 'A', 1, 1, 'CGA1')")
+            try await pool.execute("INSERT INTO contacts (phone_hash, phone_sealed, phone_tail, name, booth_id, state_id, epic) VALUES (\(TestPhones.sql("+919800000001")), 'A', 1, 1, 'CGA1')")
             do {
-                try await pool.execute("INSERT INTO contacts (phone, name, booth_id, state_id, epic) VALUES ('+919800000002', 'B', 1, 1, 'CGA1')")
+                try await pool.execute("INSERT INTO contacts (phone_hash, phone_sealed, phone_tail, name, booth_id, state_id, epic) VALUES (\(TestPhones.sql("+919800000002")), 'B', 1, 1, 'CGA1')")
                 Issue.record("an EPIC id was stored twice")
             } catch let error as PostgresError {
                 #expect(error.code == .uniqueViolation)

@@ -23,8 +23,8 @@ import SamparkTestSupport
                     (2, 'state', 'MP', 'Madhya Pradesh', 1, 'IN.MP', 2),
                     (3, 'district', 'MP-D1', 'Bhopal', 2, 'IN.MP.D1', 2),
                     (4, 'state', 'RJ', 'Rajasthan', 1, 'IN.RJ', 4);
-                INSERT INTO people (name, phone, role, unit_id) VALUES
-                    ('Asha MP', '+919800000001', 'president', 3), ('Ravi RJ', '+919800000002', 'president', 4);
+                INSERT INTO people (name, phone_hash, phone_sealed, phone_tail, role, unit_id) VALUES
+                    ('Asha MP', \(TestPhones.sql("+919800000001")), 'president', 3), ('Ravi RJ', \(TestPhones.sql("+919800000002")), 'president', 4);
                 INSERT INTO reports (report_id, kind, scope, day, body) VALUES
                     ('daily/2026-12-01/MP', 'daily', 'MP', '2026-12-01', '{}'),
                     ('daily/2026-12-01/MP-D1', 'daily', 'MP-D1', '2026-12-01', '{}'),
@@ -88,8 +88,9 @@ import SamparkTestSupport
             let denied: PostgresError.Code = "42501"
             // What each may not do, beside something it may (so the login itself works).
             let cases: [(role: String, refused: [String], allowed: String)] = [
-                ("reporter", ["SELECT phone FROM contacts", "SELECT name FROM contacts", "SELECT epic FROM contacts",
-                              "SELECT phone FROM people", "SELECT * FROM opt_outs", "SELECT * FROM attempts",
+                ("reporter", ["SELECT phone_sealed FROM contacts", "SELECT phone_hash FROM contacts", "SELECT phone_tail FROM contacts",
+                              "SELECT name FROM contacts", "SELECT epic FROM contacts", "SELECT phone_sealed FROM people",
+                              "SELECT sampark_claim_phone_keys('\\x00', '{1}', '{}')", "SELECT * FROM opt_outs", "SELECT * FROM attempts",
                               "SELECT * FROM list_entries", "INSERT INTO unit_aggregates (day, campaign_id, unit_id) VALUES ('2026-12-01', 1, 1)",
                               "DELETE FROM processing_log", "UPDATE processing_log SET purpose = 'x'", "SELECT * FROM processing_log"],
                  "SELECT count(*) FROM unit_aggregates"),
@@ -97,16 +98,17 @@ import SamparkTestSupport
                                    "SELECT * FROM list_entries", "SELECT * FROM escalations"],
                  "SELECT count(*) FROM contacts"),
                 ("list-builder", ["SELECT * FROM reports", "SELECT * FROM escalations", "SELECT * FROM person_corrections",
-                                  "INSERT INTO opt_outs (phone) VALUES ('+919800000009')", "DELETE FROM contacts",
+                                  "INSERT INTO opt_outs (phone_hash) VALUES ('\\x00')", "DELETE FROM contacts",
                                   "DELETE FROM processing_log", "SELECT sampark_erase('+919800000001', 'k', 'w', 'p')"],
                  "SELECT count(*) FROM contacts"),
                 ("dialer-dispatcher", ["SELECT * FROM reports", "SELECT * FROM person_corrections", "SELECT * FROM unit_aggregates",
                                        "UPDATE contacts SET name = 'x'", "UPDATE call_centres SET seats = 1"],
                  "SELECT count(*) FROM offers"),
-                ("feedback-aggregator", ["SELECT epic FROM contacts", "SELECT phone FROM people", "SELECT * FROM reports",
+                ("feedback-aggregator", ["SELECT epic FROM contacts", "SELECT phone_sealed FROM contacts", "SELECT phone_sealed FROM people",
+                                         "SELECT * FROM reports",
                                          "SELECT * FROM ingest_rejects", "DELETE FROM attempts"],
                  "SELECT count(*) FROM attempts"),
-                ("analyst", ["SELECT phone FROM people", "SELECT count(*) FROM contacts", "SELECT * FROM attempts",
+                ("analyst", ["SELECT phone_sealed FROM people", "SELECT phone_hash FROM people", "SELECT count(*) FROM contacts", "SELECT * FROM attempts",
                              "SELECT * FROM opt_outs", "SELECT * FROM offers", "INSERT INTO reports (report_id, kind, scope, day, body) VALUES ('x', 'daily', 'MP', '2026-12-01', '{}')"],
                  "SELECT count(*) FROM reports"),
             ]
@@ -215,7 +217,8 @@ import SamparkTestSupport
                                   WHERE g.table_name = c.relname AND g.grantee LIKE 'sampark\\_%')
                 ORDER BY 1
                 """).map { try $0.decode(String.self, at: 0) }
-            #expect(ungranted == ["schema_migrations"], "only the migrator's own table is the owner's alone")
+            #expect(ungranted == ["phone_seal_keys", "schema_migrations"],
+                    "only the migrator's own table and the keys' check values (kept by sampark_claim_phone_keys) are the owner's alone")
             // A refused role name is refused by name, and a short password too.
             await #expect(throws: PostgresError.self) {
                 try await pool.query("SELECT sampark_db_login('x_login', 'pg_read_all_data', 'long-enough-password', NULL)")

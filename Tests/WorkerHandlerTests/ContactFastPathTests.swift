@@ -42,7 +42,7 @@ import SamparkTestSupport
     }
 
     static let storedContacts = """
-        SELECT concat_ws('|', c.name, c.phone, c.phone_kind, b.code, s.code, c.gender, c.age, c.language, c.epic, c.ac_number,
+        SELECT concat_ws('|', c.name, c.phone_tail, encode(c.phone_hash, 'hex'), c.phone_kind, b.code, s.code, c.gender, c.age, c.language, c.epic, c.ac_number,
                          c.part_number, c.serial_number, c.house_number, array_to_string(c.schemes, ','))
         FROM contacts c JOIN org_units b ON b.id = c.booth_id JOIN org_units s ON s.id = c.state_id ORDER BY 1
         """
@@ -51,7 +51,7 @@ import SamparkTestSupport
         try await FreshDatabase.with("fast_path") { fast in
             try await FreshDatabase.with("staged_path") { staged in
                 for db in [fast, staged] { try await db.load(.orgUnits, FreshDatabase.tree) }
-                let viaFast = try await Self.apply(Self.rows(Self.newVoters), loader: ContactLoader(), on: fast)
+                let viaFast = try await Self.apply(Self.rows(Self.newVoters), loader: ContactLoader(vault: TestPhones.vault), on: fast)
                 let viaStage = try await Self.apply(Self.rows(Self.newVoters), loader: StagedOnly(), on: staged)
                 #expect(viaFast.fast && !viaStage.fast)
                 #expect(viaFast.counts == "read 7: +7 ~0 =0 x0")
@@ -59,7 +59,15 @@ import SamparkTestSupport
                 let stored = try await fast.strings(Self.storedContacts)
                 #expect(stored.count == 7)
                 #expect(stored == (try await staged.strings(Self.storedContacts)))
-                #expect(stored.contains("Beneficiary Two|+917712345678|landline|B-1|CG|9|tab\there"), "a tab survives both COPYs")
+                let hash = PhoneVault.hex(TestPhones.vault.hash("+917712345678")).dropFirst(2)
+                #expect(stored.contains("Beneficiary Two|5678|\(hash)|landline|B-1|CG|9|tab\there"), "a tab survives both COPYs")
+                // Each sealed number opens to the number its hash names, on both paths.
+                for db in [fast, staged] {
+                    for row in try await db.pool.query("SELECT phone_sealed, phone_hash FROM contacts") {
+                        let number = try TestPhones.vault.open([UInt8](try row.decode(Data.self, at: 0)))
+                        #expect(TestPhones.vault.hash(number) == [UInt8](try row.decode(Data.self, at: 1)))
+                    }
+                }
             }
         }
     }
@@ -67,7 +75,7 @@ import SamparkTestSupport
     @Test func aBatchThatNeedsTheMergeTakesTheStagedPath() async throws {
         try await FreshDatabase.with("fast_path_declines") { db in
             try await db.load(.orgUnits, FreshDatabase.tree + "booth,B\u{00C9}1,Booth E acute,AC-62\n")
-            #expect(try await Self.apply(Self.rows(Self.newVoters), loader: ContactLoader(), on: db).fast)
+            #expect(try await Self.apply(Self.rows(Self.newVoters), loader: ContactLoader(vault: TestPhones.vault), on: db).fast)
             func voter(_ name: String, epic: String = "", roll: (String, String, String) = ("", "", ""),
                        phone: String = "9827019999", booth: String = "B-2") -> [String] {
                 [name, phone, booth, "", "", "", epic, roll.0, roll.1, roll.2, "", ""]
@@ -87,7 +95,7 @@ import SamparkTestSupport
                                                           voter("Two", epic: "CGA0000501", booth: "BE\u{0301}1")], "read 2: +1 ~0 =0 x1"),
             ]
             for test in cases {
-                let result = try await Self.apply(Self.rows(test.rows), loader: ContactLoader(), on: db)
+                let result = try await Self.apply(Self.rows(test.rows), loader: ContactLoader(vault: TestPhones.vault), on: db)
                 #expect(!result.fast, "\(test.why)")
                 #expect(result.counts == test.counts, "\(test.why)")
                 // Each case's new voters are new again in the next case.
@@ -100,7 +108,7 @@ import SamparkTestSupport
 
 /// The contacts loader without its fast path.
 private struct StagedOnly: SourceLoader {
-    let contacts = ContactLoader()
+    let contacts = ContactLoader(vault: TestPhones.vault)
     var source: IngestSource { contacts.source }
     var stagedColumns: [(name: String, type: String)] { contacts.stagedColumns }
     var workColumns: [(name: String, type: String)] { contacts.workColumns }

@@ -33,9 +33,10 @@ import SamparkTestSupport
         INSERT INTO poll_calendar (constituency_id, election, phase, poll_date, poll_closes_at) VALUES
             (2, 'AE2028', 1, '2028-11-17', '2028-11-17 18:00+05:30'), (3, 'AE2028', 2, '2028-11-24', '2028-11-24 18:00+05:30');
         -- Voters 1-4 in B-1 (AC-1), 5-8 in B-2 (AC-2).
-        INSERT INTO contacts (id, phone, name, booth_id, state_id, language)
-            SELECT i, '+91980000000' || i, 'Voter ' || i, CASE WHEN i <= 4 THEN 4 ELSE 5 END, 1, 'hi' FROM generate_series(1, 8) i;
-        INSERT INTO people (id, name, phone, role, unit_id) VALUES (1, 'Worker', '+919900000001', 'booth_president', 4);
+        INSERT INTO contacts (id, phone_hash, phone_sealed, phone_tail, name, booth_id, state_id, language) VALUES
+            \((1...8).map { "(\($0), \(TestPhones.sql("+91980000000\($0)")), 'Voter \($0)', \($0 <= 4 ? 4 : 5), 1, 'hi')" }.joined(separator: ", "));
+        INSERT INTO people (id, name, phone_hash, phone_sealed, phone_tail, role, unit_id) VALUES
+            (1, 'Worker', \(TestPhones.sql("+919900000001")), 'booth_president', 4);
         """
 
     /// A campaign with one list holding `entries` (contact ids, or the person for an
@@ -53,12 +54,12 @@ import SamparkTestSupport
             try conn.execute("INSERT INTO call_lists (id, campaign_id, spec, ready) VALUES ($1, $1, $2::jsonb, '{}')",
                              [id, PostgresJSONText(spec)])
             try conn.execute("""
-                INSERT INTO list_entries (list_id, contact_id, phone, centre_id)
-                SELECT $1, c.id, c.phone, 1 FROM contacts c WHERE c.id = ANY($2) ORDER BY c.id
+                INSERT INTO list_entries (list_id, contact_id, phone_hash, phone_sealed, phone_tail, centre_id)
+                SELECT $1, c.id, c.phone_hash, c.phone_sealed, c.phone_tail, 1 FROM contacts c WHERE c.id = ANY($2) ORDER BY c.id
                 """, [id, contacts])
             try conn.execute("""
-                INSERT INTO list_entries (list_id, person_id, phone, centre_id)
-                SELECT $1, p.id, p.phone, 1 FROM people p WHERE p.id = ANY($2) ORDER BY p.id
+                INSERT INTO list_entries (list_id, person_id, phone_hash, phone_sealed, phone_tail, centre_id)
+                SELECT $1, p.id, p.phone_hash, p.phone_sealed, p.phone_tail, 1 FROM people p WHERE p.id = ANY($2) ORDER BY p.id
                 """, [id, people])
         }
         return id
@@ -72,7 +73,7 @@ import SamparkTestSupport
     }
 
     static func dispatcher(_ db: FreshDatabase, at date: Date, hours: CallingHours = .standard) -> Dispatcher {
-        Dispatcher(settings: DispatchSettings(hours: hours, clock: .fixed(at: date)), pool: db.pool, relay: nil, offerQueues: nil,
+        Dispatcher(settings: DispatchSettings(hours: hours, clock: .fixed(at: date)), pool: db.pool, relay: nil, offerQueues: nil, vault: TestPhones.vault,
                    logger: Logger(label: "test"))
     }
 
@@ -245,8 +246,8 @@ import SamparkTestSupport
         try await FreshDatabase.with("gotv") { db in
             try await db.pool.withConnection { try $0.executeScript(Self.setup) }
             try await db.pool.execute("""
-                INSERT INTO contacts (id, phone, name, booth_id, state_id, language)
-                SELECT i, '+9197' || lpad(i::text, 8, '0'), 'Voter ' || i, 4, 1, 'hi' FROM generate_series(101, 20100) i
+                INSERT INTO contacts (id, phone_hash, phone_sealed, phone_tail, name, booth_id, state_id, language)
+                SELECT i, \(TestPhones.columns("'+9197' || lpad(i::text, 8, '0')")), 'Voter ' || i, 4, 1, 'hi' FROM generate_series(101, 20100) i
                 """)
             try await Self.agents(db, 1, at: Self.ist("2028-11-17T18:30:00"))
             try await Self.list(db, id: 1, kind: .getOutTheVote, contacts: Array(101...20100), pollDate: "2028-11-17")
@@ -274,7 +275,7 @@ import SamparkTestSupport
             try await Self.agents(db, 5, at: Self.ist("2028-11-01T10:00:00"))
             try await Self.list(db, id: 1, kind: .weakBooth, contacts: [5, 6])
             // The list was built; then the first number asks not to be called.
-            try await db.pool.execute("INSERT INTO opt_outs (phone, source) VALUES ('+919800000005', 'helpline')")
+            try await db.pool.execute("INSERT INTO opt_outs (phone_hash, source) VALUES (\(TestPhones.hash("+919800000005")), 'helpline')")
             let round = try await Self.dispatcher(db, at: Self.ist("2028-11-01T10:00:01")).round()
             #expect(round.offered == 1 && round.refused == ["opted_out": 1])
             #expect(try await Self.states(db) == ["5 suppressed opted_out", "6 offered"])
@@ -368,11 +369,11 @@ import SamparkTestSupport
                 """)
             // 41 minutes on (10 to expire, 30 for the longest call), with an outcome waiting: nothing.
             let later = Self.ist("2028-11-01T10:41:00")
-            let waiting = Dispatcher(settings: DispatchSettings(clock: .fixed(at: later)), pool: db.pool, relay: nil, offerQueues: nil,
+            let waiting = Dispatcher(settings: DispatchSettings(clock: .fixed(at: later)), pool: db.pool, relay: nil, offerQueues: nil, vault: TestPhones.vault,
                                      logger: Logger(label: "test"), backlog: { 1 })
             #expect(try await waiting.round().reclaimed == 0)
             // The queue drained: voter 5's offer is reclaimed (and offered again), voter 6's kept.
-            let drained = Dispatcher(settings: DispatchSettings(clock: .fixed(at: later)), pool: db.pool, relay: nil, offerQueues: nil,
+            let drained = Dispatcher(settings: DispatchSettings(clock: .fixed(at: later)), pool: db.pool, relay: nil, offerQueues: nil, vault: TestPhones.vault,
                                      logger: Logger(label: "test"), backlog: { 0 })
             let round = try await drained.round()
             #expect(round.reclaimed == 1 && round.offered == 1)
@@ -387,7 +388,7 @@ import SamparkTestSupport
     @Test func offersFollowAgentsTimesPacingWithinSeats() async throws {
         try await FreshDatabase.with("pacing") { db in
             try await db.pool.withConnection { try $0.executeScript(Self.setup) }
-            try await db.pool.execute("INSERT INTO contacts (id, phone, name, booth_id, state_id, language) SELECT i, '+9198100' || lpad(i::text, 5, '0'), 'V' || i, 4, 1, 'hi' FROM generate_series(100, 160) i")
+            try await db.pool.execute("INSERT INTO contacts (id, phone_hash, phone_sealed, phone_tail, name, booth_id, state_id, language) SELECT i, \(TestPhones.columns("'+9198100' || lpad(i::text, 5, '0')")), 'V' || i, 4, 1, 'hi' FROM generate_series(100, 160) i")
             let many = Array(Int64(100)...160)
             try await Self.list(db, id: 1, kind: .schemeFeedback, contacts: many)
             // AC-2's poll day; these voters are in AC-1, which polled a week before.
@@ -406,9 +407,16 @@ import SamparkTestSupport
             try await Self.agents(db, 12, at: t)
             #expect(try await db.count("SELECT count(*) FROM offers o JOIN list_entries e ON e.id = o.entry_id WHERE o.state = 'live' AND e.list_id = 2") == 4)
             #expect(try await db.count("SELECT count(*) FROM offers o JOIN list_entries e ON e.id = o.entry_id WHERE o.state = 'live' AND e.list_id = 1") == 8)
-            // Offers to desks carry the number masked; the gateway's carry it whole.
-            let bodies = try await db.pool.query("SELECT convert_from(body, 'UTF8') FROM outbox WHERE type = 'call.offer.v2' ORDER BY id")
-                .map { try MessageCoding.decode(CallOffer.self, from: Array(try $0.decode(String.self, at: 0).utf8)) }
+            // Offers to desks carry the number masked; the gateway's carry it whole, sealed in
+            // the outbox (the relay opens it to publish it), so no table holds the number.
+            let rows = try await db.pool.query("SELECT body, sealed FROM outbox WHERE type = 'call.offer.v2' ORDER BY id")
+            #expect(try rows.filter { try $0.decode(Bool.self, at: 1) }.count == 4, "the four gateway offers, sealed")
+            for row in rows {
+                #expect(!String(decoding: try row.decode(Data.self, at: 0), as: UTF8.self).contains("+9198000000"), "no number in clear")
+            }
+            let bodies = try rows.map {
+                try MessageCoding.decode(CallOffer.self, from: try TestPhones.published(try $0.decode(Data.self, at: 0), sealed: try $0.decode(Bool.self, at: 1)))
+            }
             let desk = try #require(bodies.first { $0.dialing == .preview }), gateway = try #require(bodies.first { $0.dialing == .gateway })
             #expect(desk.contact.phone.hasPrefix("+91******") && desk.contact.phone.count == 13)
             #expect(gateway.contact.phone.hasPrefix("+9198000000"))
@@ -420,7 +428,7 @@ import SamparkTestSupport
     @Test func twoDispatchersOnOneCentreNeverOfferMoreThanItsAgentsOrOneEntryTwice() async throws {
         try await FreshDatabase.with("twin") { db in
             try await db.pool.withConnection { try $0.executeScript(Self.setup) }
-            try await db.pool.execute("INSERT INTO contacts (id, phone, name, booth_id, state_id) SELECT i, '+9198100' || lpad(i::text, 5, '0'), 'V' || i, 5, 1 FROM generate_series(100, 400) i")
+            try await db.pool.execute("INSERT INTO contacts (id, phone_hash, phone_sealed, phone_tail, name, booth_id, state_id) SELECT i, \(TestPhones.columns("'+9198100' || lpad(i::text, 5, '0')")), 'V' || i, 5, 1 FROM generate_series(100, 400) i")
             try await Self.list(db, id: 1, kind: .schemeFeedback, contacts: Array(Int64(100)...400))
             try await db.pool.execute("INSERT INTO agents (centre_id, agent, state, changed_at) SELECT 1, 'a' || i, 'available', now() FROM generate_series(1, 7) i")
             let t = Self.ist("2028-11-01T10:00:00")

@@ -123,7 +123,7 @@ import SamparkTestSupport
                 #expect(!reject.reason.contains("xxxx") && !reject.reason.contains("nul"), "names the field, quotes nothing: \(reject.reason)")
             }
             let stored = try await db.strings("""
-                SELECT name || '|' || role || '|' || committee || '|' || responsibilities FROM people ORDER BY phone
+                SELECT name || '|' || role || '|' || committee || '|' || responsibilities FROM people ORDER BY phone_tail
                 """)
             #expect(stored == texts.map { "\($0)|\($0)|\($0)|\($0)" }, "every field verbatim")
 

@@ -16,6 +16,8 @@ struct FreshDatabase {
             let database = FreshDatabase(pool: PostgresPool(configuration: configuration, size: 2))
             do {
                 try await Migrator(pool: database.pool).migrate()
+                // As an ingest-worker does when it starts: the test keys become the database's.
+                try await database.pool.withConnection { try TestPhones.vault.claim(on: $0) }
                 try await body(database)
             } catch {
                 Issue.record(error)
@@ -64,7 +66,7 @@ struct FreshDatabase {
             let batch = IngestBatch(loadID: loadID, source: source, file: file ?? "\(source.rawValue).csv", batchNumber: index + 1,
                                     isLast: index == batches.count - 1, columns: try #require(batcher.header),
                                     rows: lines.rows, rejected: lines.rejected)
-            try await handle(IngestBatchHandler(), batch, messageID: "\(loadID)/\(index + 1)", replyTo: "reply")
+            try await handle(IngestBatchHandler(vault: TestPhones.vault), batch, messageID: "\(loadID)/\(index + 1)", replyTo: "reply")
         }
         return try await report(loadID)
     }

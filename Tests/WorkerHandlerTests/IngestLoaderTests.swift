@@ -70,7 +70,13 @@ import SamparkTestSupport
             #expect(first.counts.summary == "read 13: +6 ~0 =1 x6")
             #expect(first.firstRejects.map { "\($0.line) \($0.field)" } == ["5 epic", "10 phone", "11 booth_code", "12 part_number", "13 age", "14 -"])
             #expect(first.rejectedByReason.contains { $0.reason == "no unit has code 'B-404'" })
-            #expect(try await db.count("SELECT count(*) FROM contacts WHERE phone = '+919827010000'") == 2, "a household shares a phone")
+            #expect(try await db.count("SELECT count(*) FROM contacts WHERE phone_hash = \(TestPhones.hash("+919827010000"))") == 2, "a household shares a phone")
+            // Stored sealed: the hash finds it, the key opens it, the last digits show it masked.
+            let sealed = try await db.pool.query("SELECT phone_sealed, phone_tail FROM contacts WHERE phone_hash = \(TestPhones.hash("+919827010000"))")
+            for row in sealed {
+                #expect(try TestPhones.vault.open([UInt8](try row.decode(Data.self, at: 0))) == "+919827010000")
+                #expect(try row.decode(String.self, at: 1) == "0000")
+            }
             let asha = try await db.strings("""
                 SELECT name || '|' || language || '|' || epic || '|' || array_to_string(schemes, ',') FROM contacts WHERE ac_number = 62 AND serial_number = 1 AND part_number = 1
                 """)
@@ -143,7 +149,15 @@ import SamparkTestSupport
             let report = try await db.load(.people, csv)
             #expect(report.counts.summary == "read 5: +3 ~0 =0 x2")
             #expect(report.firstRejects.map(\.field) == ["unit_code", "phones"])
-            #expect(try await db.strings("SELECT array_to_string(other_phones, ',') FROM people WHERE role = 'president'") == ["+917712345678"])
+            let others = try await db.pool.query("""
+                SELECT other_phones_sealed[1], cardinality(other_phones_sealed), other_phone_hashes = ARRAY[\(TestPhones.hash("+917712345678"))]
+                FROM people WHERE role = 'president'
+                """)
+            #expect(others.count == 1)
+            for row in others {
+                #expect(try TestPhones.vault.open([UInt8](try row.decode(Data.self, at: 0))) == "+917712345678")
+                #expect(try row.decode(Int.self, at: 1) == 1 && row.decode(Bool.self, at: 2))
+            }
             #expect(try await db.load(.people, csv).counts.summary == "read 5: +0 ~0 =3 x2")
             let changed = try await db.load(.people, """
                 name,phones,role,unit_code
@@ -224,7 +238,7 @@ import SamparkTestSupport
 
                 """
             #expect(try await db.load(.optOuts, optOuts).counts.summary == "read 5: +2 ~0 =1 x2")
-            #expect(try await db.strings("SELECT source || ' ' || to_char(requested_at AT TIME ZONE 'Asia/Kolkata', 'MM-DD HH24:MI') FROM opt_outs WHERE phone = '+919827030000'")
+            #expect(try await db.strings("SELECT source || ' ' || to_char(requested_at AT TIME ZONE 'Asia/Kolkata', 'MM-DD HH24:MI') FROM opt_outs WHERE phone_hash = \(TestPhones.hash("+919827030000"))")
                     == ["ivr 11-19 10:00"], "the earliest request is kept")
             #expect(try await db.load(.optOuts, optOuts).counts.summary == "read 5: +0 ~0 =3 x2")
         }
@@ -365,11 +379,11 @@ import SamparkTestSupport
                 try await db.pool.transaction { connection in
                     let context = HandlerContext(connection: connection, messageID: "first/1", messageType: IngestBatch.messageType,
                                                  correlationID: nil, replyTo: nil, queue: "test", appID: "test")
-                    try IngestBatchHandler().handle(batch("first", age: 40), context: context)
+                    try IngestBatchHandler(vault: TestPhones.vault).handle(batch("first", age: 40), context: context)
                     release.wait()
                 }
             }
-            let second = Task { try await db.handle(IngestBatchHandler(), batch("second", age: 41), messageID: "second/1") }
+            let second = Task { try await db.handle(IngestBatchHandler(vault: TestPhones.vault), batch("second", age: 41), messageID: "second/1") }
             let admin = PostgresPool(configuration: db.pool.configuration, size: 1)
             #expect(try await eventually(timeout: .seconds(30)) {
                 try await admin.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")[0]
@@ -384,7 +398,7 @@ import SamparkTestSupport
                 guard case .transient = error else { Issue.record("not retried: \(error)"); return }
             }
             // The redelivery (what the delay queue does) merges into the stored voter.
-            try await db.handle(IngestBatchHandler(), batch("second", age: 41), messageID: "second/1")
+            try await db.handle(IngestBatchHandler(vault: TestPhones.vault), batch("second", age: 41), messageID: "second/1")
             #expect(try await db.report("second").counts.summary == "read 1: +0 ~1 =0 x0")
             #expect(try await db.strings("SELECT age::text FROM contacts") == ["41"])
             await admin.shutdown()

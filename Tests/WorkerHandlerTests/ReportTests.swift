@@ -24,23 +24,27 @@ import SamparkTestSupport
         INSERT INTO call_centres (id, code, name, seats, shifts) VALUES
             (1, 'C1', 'Centre 1', 10, '{09:00-15:00,15:00-21:00}'), (2, 'C2', 'Centre 2', 10, '{09:00-15:00,15:00-21:00}');
         INSERT INTO call_centre_regions (centre_id, unit_id) VALUES (1, 2), (2, 6);
-        INSERT INTO contacts (id, phone, name, booth_id, state_id, schemes) VALUES
-            (1, '+919800000001', 'Asha', 4, 1, '{pm_kisan,ujjwala}'), (2, '+919800000002', 'Bela', 5, 1, '{ujjwala}'),
-            (3, '+919800000003', 'Chetan', 8, 1, '{pm_kisan}');
-        INSERT INTO people (id, name, phone, role, unit_id, committee, responsibilities) VALUES
-            (1, 'Pushpa', '+919810000001', 'booth_president', 4, 'booth committee', 'Booth 1 roll'),
-            (2, 'Prem', '+919810000002', 'booth_member', 4, 'booth committee', NULL),
-            (3, 'Pawan', '+919810000003', 'booth_president', 5, 'booth committee', NULL),
-            (4, 'Pratap', '+919810000004', 'ac_president', 3, 'ac committee', 'AC war room');
+        INSERT INTO contacts (id, phone_hash, phone_sealed, phone_tail, name, booth_id, state_id, schemes) VALUES
+            (1, \(TestPhones.sql("+919800000001")), 'Asha', 4, 1, '{pm_kisan,ujjwala}'), (2, \(TestPhones.sql("+919800000002")), 'Bela', 5, 1, '{ujjwala}'),
+            (3, \(TestPhones.sql("+919800000003")), 'Chetan', 8, 1, '{pm_kisan}');
+        INSERT INTO people (id, name, phone_hash, phone_sealed, phone_tail, role, unit_id, committee, responsibilities) VALUES
+            (1, 'Pushpa', \(TestPhones.sql("+919810000001")), 'booth_president', 4, 'booth committee', 'Booth 1 roll'),
+            (2, 'Prem', \(TestPhones.sql("+919810000002")), 'booth_member', 4, 'booth committee', NULL),
+            (3, 'Pawan', \(TestPhones.sql("+919810000003")), 'booth_president', 5, 'booth committee', NULL),
+            (4, 'Pratap', \(TestPhones.sql("+919810000004")), 'ac_president', 3, 'ac committee', 'AC war room');
         INSERT INTO campaigns (id, code, kind, name, scope_id) VALUES
             (1, 'FEEDBACK', 'scheme_feedback', 'Feedback', 1), (2, 'REACH', 'committee_reach', 'Reach', 1), (3, 'GOTV', 'gotv', 'Poll', 1);
         INSERT INTO call_lists (id, campaign_id, spec, ready) VALUES
             (1, 1, '{"audience": {"scope": "S", "schemes": ["ujjwala"]}}', '{}'), (2, 2, '{}', '{}'), (3, 3, '{}', '{}');
-        INSERT INTO list_entries (id, list_id, contact_id, person_id, phone, centre_id, state) VALUES
-            (1, 1, 1, NULL, '+919800000001', 1, 'offered'), (2, 1, 2, NULL, '+919800000002', 1, 'offered'),
-            (3, 1, 3, NULL, '+919800000003', 2, 'offered'), (4, 2, NULL, 1, '+919810000001', 1, 'offered'),
-            (5, 2, NULL, 2, '+919810000002', 1, 'offered'), (6, 2, NULL, 3, '+919810000003', 1, 'offered'),
-            (7, 3, 1, NULL, '+919800000001', 1, 'offered'), (8, 2, NULL, 4, '+919810000004', 1, 'offered');
+        INSERT INTO list_entries (id, list_id, contact_id, person_id, centre_id, state) VALUES
+            (1, 1, 1, NULL, 1, 'offered'), (2, 1, 2, NULL, 1, 'offered'),
+            (3, 1, 3, NULL, 2, 'offered'), (4, 2, NULL, 1, 1, 'offered'),
+            (5, 2, NULL, 2, 1, 'offered'), (6, 2, NULL, 3, 1, 'offered'),
+            (7, 3, 1, NULL, 1, 'offered'), (8, 2, NULL, 4, 1, 'offered');
+        UPDATE list_entries e SET phone_hash = x.phone_hash, phone_sealed = x.phone_sealed, phone_tail = x.phone_tail
+            FROM (SELECT id, NULL::bigint AS person_id, phone_hash, phone_sealed, phone_tail FROM contacts
+                  UNION ALL SELECT NULL, id, phone_hash, phone_sealed, phone_tail FROM people) x
+            WHERE e.contact_id = x.id OR e.person_id = x.person_id;
         INSERT INTO offers (id, entry_id, centre_id, weight, offered_at, expires_at, reclaim_at)
             SELECT id, id, centre_id, 1, now(), now(), now() FROM list_entries;
         INSERT INTO booth_results (booth_id, election, party, votes) VALUES

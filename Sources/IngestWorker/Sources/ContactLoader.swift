@@ -1,5 +1,7 @@
+import Foundation
 import SamparkCore
 import SamparkPostgres
+import SamparkPrivacy
 
 /// `contacts`, voters and scheme beneficiaries: name, phone, booth_code, and optionally
 /// gender, age, language, epic, ac_number, part_number, serial_number, house_number, schemes.
@@ -7,20 +9,26 @@ import SamparkPostgres
 /// A voter is one row, found by its EPIC id, else by its roll position (state, AC, part,
 /// serial), else (a beneficiary with neither) by phone, name and booth. A row for a voter
 /// already stored merges into it; household members sharing a phone stay distinct rows.
+/// The number is stored as its hash, sealed and its last digits (``PhoneVault``), never in clear.
 struct ContactLoader: SourceLoader {
     let source = IngestSource.contacts
+    let vault: PhoneVault
     var stagedColumns: [(name: String, type: String)] { Self.columns }
     private static let columns: [(name: String, type: String)] = [
-        ("name", "text"), ("phone", "text"), ("phone_kind", "text"), ("booth_code", "text"), ("gender", "text"),
+        ("name", "text"), ("phone_hash", "bytea"), ("phone_sealed", "bytea"), ("phone_tail", "text"), ("phone_kind", "text"),
+        ("booth_code", "text"), ("gender", "text"),
         ("age", "smallint"), ("language", "text"), ("epic", "text"), ("ac_number", "integer"), ("part_number", "integer"),
         ("serial_number", "integer"), ("house_number", "text"), ("schemes", "text[]"),
     ]
     let workColumns: [(name: String, type: String)] = [("booth_id", "bigint"), ("state_id", "bigint"), ("target", "bigint")]
     let stageIndexes = ["target"]
 
-    /// The columns a reload compares: a row equal in all of them changes nothing.
-    static let stored = ["name", "phone", "phone_kind", "booth_id", "gender", "age", "language", "epic",
-                         "ac_number", "part_number", "serial_number", "house_number", "schemes"]
+    /// The columns a merge writes.
+    static let stored = ["name", "phone_hash", "phone_sealed", "phone_tail", "phone_kind", "booth_id", "gender", "age", "language",
+                         "epic", "ac_number", "part_number", "serial_number", "house_number", "schemes"]
+    /// The columns a reload compares: a row equal in all of them changes nothing. Not the
+    /// sealed number: each sealing differs (a fresh nonce), and the hash tells the number.
+    static let compared = stored.filter { $0 != "phone_sealed" }
 
     private static func isASCIILetter(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
@@ -64,7 +72,8 @@ struct ContactLoader: SourceLoader {
             throw RowRejection(ac == nil ? "ac_number" : part == nil ? "part_number" : "serial_number",
                                "is empty; ac_number, part_number and serial_number go together")
         }
-        return [name, phone.number, phone.kind.rawValue, booth, gender, age.map(String.init), language, epic,
+        let number = vault.stored(phone.number)
+        return [name, number.hash, number.sealed, number.tail, phone.kind.rawValue, booth, gender, age.map(String.init), language, epic,
                 ac.map(String.init), part.map(String.init), serial.map(String.init), try fields.optional("house_number"),
                 CopyText.array(try fields.list("schemes"))]
     }
@@ -77,7 +86,7 @@ struct ContactLoader: SourceLoader {
     func storeIfAllNew(_ rows: [[String?]], on connection: PostgresConnection) throws -> Bool {
         // Positions in `validate`'s values (the staged columns' order).
         func position(_ column: String) -> Int { Self.columns.firstIndex { $0.name == column }! }
-        let name = position("name"), phone = position("phone"), booth = position("booth_code"), epic = position("epic"),
+        let name = position("name"), phone = position("phone_hash"), booth = position("booth_code"), epic = position("epic"),
             ac = position("ac_number"), part = position("part_number"), serial = position("serial_number")
 
         // Codes are keyed by their bytes, as PostgreSQL compares them: Swift's String equality
@@ -96,7 +105,7 @@ struct ContactLoader: SourceLoader {
         // (Keys joined with NUL, which no value holds.)
         var epics = Set<String>(), rolls = Set<String>(), unrolled = Set<String>()
         var roll: (state: [String], ac: [String], part: [String], serial: [String]) = ([], [], [], [])
-        var plain: (phone: [String], name: [String], booth: [String]) = ([], [], [])
+        var plain: (phone: [Data], name: [String], booth: [String]) = ([], [], [])
         for (row, unit) in zip(rows, placed) {
             if let id = row[epic], !epics.insert(id).inserted { return false }
             if let number = row[ac] {
@@ -104,7 +113,7 @@ struct ContactLoader: SourceLoader {
                 roll.state.append(unit.state); roll.ac.append(number); roll.part.append(row[part]!); roll.serial.append(row[serial]!)
             } else if row[epic] == nil {
                 guard unrolled.insert("\(row[phone]!)\0\(row[name]!)\0\(unit.id)").inserted else { return false }
-                plain.phone.append(row[phone]!); plain.name.append(row[name]!); plain.booth.append(unit.id)
+                plain.phone.append(PhoneVault.bytes(hex: row[phone]!)); plain.name.append(row[name]!); plain.booth.append(unit.id)
             }
         }
         let stored = try Stage.withIndexLookups(on: connection) {
@@ -113,8 +122,8 @@ struct ContactLoader: SourceLoader {
                     OR EXISTS (SELECT 1 FROM unnest($2::bigint[], $3::integer[], $4::integer[], $5::integer[]) AS k(state_id, ac, part, serial)
                                JOIN contacts c ON (c.ac_number, c.part_number, c.serial_number, c.state_id) = (k.ac, k.part, k.serial, k.state_id)
                                WHERE c.ac_number IS NOT NULL)
-                    OR EXISTS (SELECT 1 FROM unnest($6::text[], $7::text[], $8::bigint[]) AS k(phone, name, booth_id)
-                               JOIN contacts c ON (c.phone, c.name, c.booth_id) = (k.phone, k.name, k.booth_id)
+                    OR EXISTS (SELECT 1 FROM unnest($6::bytea[], $7::text[], $8::bigint[]) AS k(phone_hash, name, booth_id)
+                               JOIN contacts c ON (c.phone_hash, c.name, c.booth_id) = (k.phone_hash, k.name, k.booth_id)
                                WHERE c.epic IS NULL AND c.ac_number IS NULL)
                 """, [Array(epics), roll.state, roll.ac, roll.part, roll.serial, plain.phone, plain.name, plain.booth])[0]
                 .decode(Bool.self, at: 0)
@@ -144,10 +153,10 @@ struct ContactLoader: SourceLoader {
         try stage.reject(where: "s.booth_id IS NULL", field: "booth_code", reason: "'no unit has ' || \(Stage.named("s.booth_code"))")
 
         // One row per voter within the batch, by each of the three identities in turn.
-        let compared = Self.stored
+        let compared = Self.compared
         let identities = [("s.epic", "s.epic IS NOT NULL"),
                           ("(s.state_id, s.ac_number, s.part_number, s.serial_number)", "s.ac_number IS NOT NULL"),
-                          ("(s.phone, s.name, s.booth_id)", "s.epic IS NULL AND s.ac_number IS NULL")]
+                          ("(s.phone_hash, s.name, s.booth_id)", "s.epic IS NULL AND s.ac_number IS NULL")]
         if try stage.hasDuplicates(identities.map { (key: $0.0, condition: $0.1) }) {
             try stage.dedupe(key: identities[0].0, where: identities[0].1, compared: compared,
                              duplicates: .supersededUnlessIdentical(field: "epic", what: "EPIC id"))
@@ -183,7 +192,7 @@ struct ContactLoader: SourceLoader {
             try stage.run("""
                 UPDATE {stage} s SET target = c.id FROM contacts c
                 WHERE s.outcome IS NULL AND s.target IS NULL AND s.epic IS NULL AND s.ac_number IS NULL
-                  AND c.epic IS NULL AND c.ac_number IS NULL AND (c.phone, c.name, c.booth_id) = (s.phone, s.name, s.booth_id)
+                  AND c.epic IS NULL AND c.ac_number IS NULL AND (c.phone_hash, c.name, c.booth_id) = (s.phone_hash, s.name, s.booth_id)
                 """)
         }
         // Two rows found one voter by different identities (one by EPIC, one by roll position).
@@ -193,7 +202,7 @@ struct ContactLoader: SourceLoader {
         // An update merges: what the row leaves empty keeps its stored value (a scheme list
         // without the voter's EPIC id does not erase it), and schemes accumulate.
         let merged = """
-            SELECT s.line, s.target, s.name, s.phone, s.phone_kind, s.booth_id, s.state_id,
+            SELECT s.line, s.target, s.name, s.phone_hash, s.phone_sealed, s.phone_tail, s.phone_kind, s.booth_id, s.state_id,
                    coalesce(s.gender, c.gender) AS gender, coalesce(s.age, c.age) AS age,
                    coalesce(s.language, c.language) AS language, coalesce(s.epic, c.epic) AS epic,
                    CASE WHEN s.ac_number IS NULL THEN c.ac_number ELSE s.ac_number END AS ac_number,
@@ -205,8 +214,8 @@ struct ContactLoader: SourceLoader {
             FROM {stage} s JOIN contacts c ON c.id = s.target WHERE s.outcome IS NULL
             """
         let assignments = Self.stored.map { "\($0) = m.\($0)" }.joined(separator: ", ")
-        let storedRow = "ROW(\(Self.stored.map { "c.\($0)" }.joined(separator: ", ")), c.state_id)"
-        let mergedRow = "ROW(\(Self.stored.map { "m.\($0)" }.joined(separator: ", ")), m.state_id)"
+        let storedRow = "ROW(\(Self.compared.map { "c.\($0)" }.joined(separator: ", ")), c.state_id)"
+        let mergedRow = "ROW(\(Self.compared.map { "m.\($0)" }.joined(separator: ", ")), m.state_id)"
         try stage.withIndexLookups {
             try stage.run("""
                 WITH merged AS (\(merged)), changed AS (

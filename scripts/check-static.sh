@@ -42,7 +42,7 @@ run() {   # run NAME COMMAND...: one check, its output as it comes
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-run "compose.yaml" check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
+run "compose.yaml" check-jsonschema --builtin-schema vendor.compose-spec compose.yaml compose.tls.yaml
 run "compose" python3 scripts/static/check_compose.py
 
 mapfile -t dockerfiles < <(find . -path ./.build -prune -o -path ./.run -prune -o -name 'Dockerfile*' -type f -print)

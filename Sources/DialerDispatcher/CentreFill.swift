@@ -153,7 +153,7 @@ struct CentreFill {
         let row = try connection.query(Self.claimSQL, binds, prepared: true)[0]
         var claim = Claim(candidates: try row.decode(Int.self, at: 0), offered: try row.decode(Int.self, at: 1))
         if list.dialing == "gateway" && claim.offered > 0 {
-            try sealGatewayOffers(try row.decode([Int64].self, at: 4), on: connection)
+            try sealGatewayOffers(row, routingKey: Topology.offerQueue(centre: centreCode, dialing: list.dialing), on: connection)
         }
         let reasons = try row.decode([String].self, at: 2), counts = try row.decode([Int].self, at: 3)
         for (reason, count) in zip(reasons, counts) { claim.refused[reason] = count }
@@ -254,17 +254,11 @@ struct CentreFill {
         marked AS (
             UPDATE list_entries e SET state = 'offered', offered_at = $4 FROM offered o WHERE e.id = o.entry_id
         ),
-        queued AS (
-            INSERT INTO outbox (exchange, routing_key, message_id, type, app_id, body, mandatory)
-            SELECT 'sampark.calls', $12, 'offer-' || o.id, 'call.offer.v2', $13,
+        bodies AS MATERIALIZED (
+            SELECT o.id, j.phone_sealed,
                    convert_to(json_build_object(
                        'attempt_id', o.id, 'entry_id', j.id, 'list_id', $2::bigint, 'centre', $14::text,
                        'campaign', $15::text, 'kind', $16::text, 'dialing', $17::text,
-                       'contact', json_build_object(
-                           'name', j.name, 'language', j.language,
-                           -- Agents' desks see the country code and the last four digits; a
-                           -- gateway's number is put in by sealGatewayOffers.
-                           'phone', CASE WHEN $17::text = 'gateway' THEN '' ELSE '+91******' || j.phone_tail END),
                        'material', (
                            SELECT json_build_object(
                                'code', m.code, 'version', m.version,
@@ -277,37 +271,60 @@ struct CentreFill {
                                   AND (m.valid_from IS NULL OR m.valid_from <= $4) AND (m.valid_to IS NULL OR m.valid_to > $4)))
                            ORDER BY m.version DESC LIMIT 1),
                        'attempt', j.attempts, 'max_attempts', $5::int,
-                       'expires_at', to_char(j.expires AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-                   )::text, 'UTF8'),
-                   true
+                       'expires_at', to_char(j.expires AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                       -- Last, so that a gateway's number goes in at a known place, the body's
+                       -- end (sealGatewayOffers). Agents' desks see the country code and the last
+                       -- four digits.
+                       'contact', json_build_object(
+                           'name', j.name, 'language', j.language,
+                           'phone', CASE WHEN $17::text = 'gateway' THEN '' ELSE '+91******' || j.phone_tail END)
+                   )::text, 'UTF8') AS body
             FROM offered o JOIN judged j ON j.id = o.entry_id
+        ),
+        -- Desks' offers go to the outbox here; gateways' are sealed first (sealGatewayOffers).
+        queued AS (
+            INSERT INTO outbox (exchange, routing_key, message_id, type, app_id, body, mandatory)
+            SELECT 'sampark.calls', $12, 'offer-' || b.id, 'call.offer.v2', $13, b.body, true
+            FROM bodies b WHERE $17::text <> 'gateway'
+            ORDER BY b.id
         )
         SELECT (SELECT count(*) FROM candidate)::int,
                (SELECT count(*) FROM offered)::int,
                (SELECT coalesce(array_agg(reason ORDER BY reason), '{}') FROM tally),
                (SELECT coalesce(array_agg(n::int ORDER BY reason), '{}') FROM tally),
-               (SELECT coalesce(array_agg(id), '{}') FROM offered)
+               (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM bodies WHERE $17::text = 'gateway'),
+               (SELECT coalesce(array_agg(body ORDER BY id), '{}') FROM bodies WHERE $17::text = 'gateway'),
+               (SELECT coalesce(array_agg(phone_sealed ORDER BY id), '{}') FROM bodies WHERE $17::text = 'gateway')
         """
 
-    /// Puts each gateway offer's full number in its body, then seals the body in the outbox
-    /// (`outbox.sealed`), where the relay opens it only to publish it: no table keeps the
-    /// number in clear, not even for the hour published rows are kept.
-    private func sealGatewayOffers(_ attempts: [Int64], on connection: PostgresConnection) throws {
-        let rows = try connection.query("""
-            SELECT x.id, x.body, e.phone_sealed
-            FROM offers o JOIN list_entries e ON e.id = o.entry_id JOIN outbox x ON x.message_id = 'offer-' || o.id
-            WHERE o.id = ANY($1)
-            """, [attempts], prepared: true)
-        var ids: [Int64] = [], bodies: [Data] = []
-        for row in rows {
-            var offer = try MessageCoding.decode(CallOffer.self, from: [UInt8](try row.decode(Data.self, at: 1)))
-            offer.contact.phone = try vault.open([UInt8](try row.decode(Data.self, at: 2)))
-            ids.append(try row.decode(Int64.self, at: 0))
-            bodies.append(Data(vault.seal(bytes: try MessageCoding.encode(offer))))
+    /// A gateway's offers: each body (built in SQL, its `contact.phone` empty and last) gets the
+    /// full number, opened from the entry, and goes into the outbox sealed (`outbox.sealed`),
+    /// where the relay opens it only to publish it: no table keeps the number in clear, not
+    /// even for the hour published rows are kept.
+    private func sealGatewayOffers(_ row: PostgresRow, routingKey: String, on connection: PostgresConnection) throws {
+        let attempts = try row.decode([Int64].self, at: 4)
+        let bodies = try row.decode([Data].self, at: 5), numbers = try row.decode([Data].self, at: 6)
+        guard attempts.count == bodies.count, bodies.count == numbers.count else {
+            throw HandlerError.transient("a gateway's offers came back incomplete from the claim")
+        }
+        let end = Array(#""phone" : ""}}"#.utf8)
+        var sealed: [Data] = []
+        sealed.reserveCapacity(bodies.count)
+        for (body, number) in zip(bodies, numbers) {
+            var bytes = [UInt8](body)
+            // json_build_object writes `"phone" : ""}}` at the end (the SQL puts it last).
+            guard bytes.count > end.count, Array(bytes.suffix(end.count)) == end else {
+                throw HandlerError.permanent("a gateway offer's body does not end with its contact's phone")
+            }
+            // A number is +91 and digits (ingest checked it): nothing in it needs escaping.
+            bytes.insert(contentsOf: try vault.open([UInt8](number)).utf8, at: bytes.count - 3)
+            sealed.append(Data(vault.seal(bytes: bytes)))
         }
         try connection.execute("""
-            UPDATE outbox x SET body = u.body, sealed = true FROM unnest($1::bigint[], $2::bytea[]) AS u(id, body) WHERE x.id = u.id
-            """, [ids, bodies], prepared: true)
+            INSERT INTO outbox (exchange, routing_key, message_id, type, app_id, body, mandatory, sealed)
+            SELECT 'sampark.calls', $1, 'offer-' || u.id, 'call.offer.v2', $2, u.body, true, true
+            FROM unnest($3::bigint[], $4::bytea[]) WITH ORDINALITY AS u(id, body, n) ORDER BY u.n
+            """, [routingKey, appID, attempts, sealed], prepared: true)
     }
 }
 

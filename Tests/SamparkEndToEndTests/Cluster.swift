@@ -22,17 +22,22 @@ final class Cluster: Sendable {
         return Bundle.main.executableURL!.deletingLastPathComponent()
     }
 
-    init() throws {
+    /// - Parameter tls: every process (workers, CLI, checks) reaches both servers over TLS,
+    ///   verifying their certificates and names against the test CA, as compose.tls.yaml has it:
+    ///   the broker's TLS listener (`amqps`, `cacertfile`), PostgreSQL with `sslmode=verify-full`.
+    init(tls: Bool = false) throws {
         vhost = TestEnvironment.uniqueName("e2e")
         database = TestEnvironment.uniqueName("e2e")
-        let base = try TestEnvironment.amqpURL()
+        let base = try tls ? TestEnvironment.amqpsURL() : TestEnvironment.amqpURL()
         guard let slash = base.range(of: "/", options: .backwards) else { throw ClusterError("bad SAMPARK_TEST_AMQP_URL") }
-        amqpURL = String(base[..<slash.lowerBound]) + "/" + vhost
-        var configuration = try PostgresConfiguration(url: try TestEnvironment.postgresURL())
-        configuration.database = database
+        let ca = tls ? try TestEnvironment.tlsCACert() : ""
+        amqpURL = String(base[..<slash.lowerBound]) + "/" + vhost + (tls ? "?cacertfile=\(ca)" : "")
         let pg = try TestEnvironment.postgresURL()
         guard let dbSlash = pg.range(of: "/", options: .backwards) else { throw ClusterError("bad SAMPARK_TEST_POSTGRES_URL") }
-        postgresURL = String(pg[..<dbSlash.lowerBound]) + "/" + database
+        // The test server's certificate names localhost, not 127.0.0.1.
+        let server = tls ? String(pg[..<dbSlash.lowerBound]).replacingOccurrences(of: "@127.0.0.1:", with: "@localhost:")
+                         : String(pg[..<dbSlash.lowerBound])
+        postgresURL = server + "/" + database + (tls ? "?sslmode=verify-full&sslrootcert=\(ca)" : "")
         logDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("sampark-\(vhost)")
         try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
     }

@@ -14,7 +14,12 @@
   secret; every value of deploy/credentials.env.example is a placeholder; git ignores the
   files that hold real ones;
 - PostgreSQL accepts every `-c` setting compose.yaml gives it (`postgres -C`, the same major
-  version as the image).
+  version as the image);
+- compose.tls.yaml (TLS on both servers) names only services of compose.yaml, gives every one
+  that connects its two URLs with TLS added to compose.yaml's (amqps on 5671 with cacertfile,
+  sslmode=verify-full with sslrootcert) and the TLS folder, turns PostgreSQL's ssl on over
+  compose.yaml's own command, and deploy/tls/make-certs.sh makes certificates for the names
+  the services use.
 """
 import glob
 import os
@@ -164,7 +169,63 @@ def check(inputs):
     command = services.get("postgres", {}).get("command") or []
     settings_args = command[1:]
     errors += inputs["postgres_check"](settings_args)
+    errors += check_tls(compose, inputs["tls"])
     return errors
+
+
+TLS_FOLDER = "/etc/sampark/tls"
+
+
+def check_tls(compose, tls):
+    """compose.tls.yaml against compose.yaml: the same services, each connection with TLS."""
+    errors = []
+    services, overlay = compose.get("services", {}), tls.get("services", {})
+    default_pg = (compose.get("x-sampark", {}).get("environment") or {}).get("SAMPARK_POSTGRES_URL")
+    for name in overlay:
+        if name not in services:
+            errors.append(f"compose.tls.yaml: {name} is not a service of compose.yaml")
+    for name, service in services.items():
+        env = service.get("environment") or {}
+        if "SAMPARK_AMQP_URL" not in env:
+            continue
+        over = overlay.get(name) or {}
+        over_env = over.get("environment") or {}
+        amqp = env["SAMPARK_AMQP_URL"].replace("amqp://", "amqps://", 1).replace("@rabbitmq:5672/", "@rabbitmq:5671/")
+        if over_env.get("SAMPARK_AMQP_URL") != amqp + f"?cacertfile={TLS_FOLDER}/ca.pem":
+            errors.append(f"compose.tls.yaml: {name}: SAMPARK_AMQP_URL must be compose.yaml's as amqps on 5671 with ?cacertfile={TLS_FOLDER}/ca.pem")
+        pg = env.get("SAMPARK_POSTGRES_URL", default_pg)
+        if over_env.get("SAMPARK_POSTGRES_URL") != f"{pg}?sslmode=verify-full&sslrootcert={TLS_FOLDER}/ca.pem":
+            errors.append(f"compose.tls.yaml: {name}: SAMPARK_POSTGRES_URL must be compose.yaml's with ?sslmode=verify-full&sslrootcert={TLS_FOLDER}/ca.pem")
+        if not any(str(v).endswith(f":{TLS_FOLDER}:ro") for v in over.get("volumes") or []):
+            errors.append(f"compose.tls.yaml: {name}: does not mount the TLS folder at {TLS_FOLDER}")
+    base_command = services.get("postgres", {}).get("command") or []
+    tls_command = (overlay.get("postgres") or {}).get("command") or []
+    if tls_command[:len(base_command)] != base_command or "ssl=on" not in tls_command[len(base_command):]:
+        errors.append("compose.tls.yaml: postgres: the command must be compose.yaml's followed by -c ssl=on and the certificate files")
+    for name in ("rabbitmq", "postgres"):
+        for volume in (overlay.get(name) or {}).get("volumes") or []:
+            source = default_of(volume.split(":/")[0]) if volume.startswith("${") else volume.split(":")[0]
+            if (source.startswith("./") or source.startswith("/")) and not os.path.exists(common.path(source)):
+                errors.append(f"compose.tls.yaml: {name}: mounts {source}, which does not exist")
+    if not any(str(p).startswith("127.0.0.1:5671:") for p in (overlay.get("rabbitmq") or {}).get("ports") or []):
+        errors.append("compose.tls.yaml: rabbitmq: AMQPS (5671) must be published on 127.0.0.1")
+    return errors
+
+
+def certificates_made():
+    """deploy/tls/make-certs.sh makes a CA and a server certificate naming rabbitmq and postgres."""
+    if not shutil.which("openssl"):
+        return ["openssl is not installed (scripts/install-deps.sh installs it)"]
+    directory = tempfile.mkdtemp(prefix="sampark-tls-")
+    try:
+        made = subprocess.run([common.path("deploy", "tls", "make-certs.sh"), directory], capture_output=True, text=True, timeout=120)
+        if made.returncode != 0:
+            return [f"deploy/tls/make-certs.sh failed: {made.stderr.strip()[-300:]}"]
+        names = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", os.path.join(directory, "server.pem")],
+                               capture_output=True, text=True).stdout
+        return [f"deploy/tls/make-certs.sh: the server certificate does not name {n}" for n in ("DNS:rabbitmq", "DNS:postgres") if n not in names]
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def postgres_accepts(args):
@@ -215,13 +276,14 @@ def inputs():
         "swift": swift,
         "postgres_check": postgres_accepts,
         "ignored": git_ignores,
+        "tls": common.load_yaml(common.path("compose.tls.yaml")),
     }
 
 
 def broken_copies(data):
     def with_change(what, change):
         copy = {**data, "compose": common.deep(data["compose"]), "settings": dict(data["settings"]),
-                "credentials": dict(data["credentials"])}
+                "credentials": dict(data["credentials"]), "tls": common.deep(data["tls"])}
         change(copy)
         return what, copy
     def svc(d, name):
@@ -240,6 +302,12 @@ def broken_copies(data):
         with_change("a real-looking password in the credentials example", lambda d: d["credentials"].update({"SAMPARK_POSTGRES_PASSWORD": "hunter22hunter22"})),
         with_change("a PostgreSQL setting it refuses", lambda d: svc(d, "postgres")["command"].extend(["-c", "wal_compression=sometimes"])),
         with_change("grafana outside the monitoring profile", lambda d: svc(d, "grafana").pop("profiles")),
+        with_change("a worker left on plain AMQP under TLS", lambda d: d["tls"]["services"]["reporter"]["environment"].update(
+            {"SAMPARK_AMQP_URL": svc(d, "reporter")["environment"]["SAMPARK_AMQP_URL"]})),
+        with_change("a worker that does not verify the database's name under TLS", lambda d: d["tls"]["services"]["dialer-dispatcher"]["environment"].update(
+            {"SAMPARK_POSTGRES_URL": d["tls"]["services"]["dialer-dispatcher"]["environment"]["SAMPARK_POSTGRES_URL"].replace("verify-full", "require")})),
+        with_change("a service without its TLS overrides", lambda d: d["tls"]["services"].pop("cli")),
+        with_change("PostgreSQL's TLS command drifting from compose.yaml's", lambda d: svc(d, "postgres")["command"].extend(["-c", "work_mem=64MB"])),
     ]
 
 
@@ -248,11 +316,12 @@ def main():
     if "--self-test" in sys.argv[1:]:
         common.self_test("check_compose", check, broken_copies(data))
     report = common.Report("compose.yaml")
-    for e in check(data):
+    for e in check(data) + certificates_made():
         report.fail(e)
     report.ok("every Sampark service runs a product of Package.swift as its own RabbitMQ user; the five workers have "
               "health checks, replicas and drain time; ports on 127.0.0.1 only; mounted files exist; env files agree "
-              "with the sources and hold no secret; PostgreSQL accepts its settings")
+              "with the sources and hold no secret; PostgreSQL accepts its settings; compose.tls.yaml puts every "
+              "connection on TLS with verified certificates, and make-certs.sh makes certificates for its names")
     report.done()
 
 

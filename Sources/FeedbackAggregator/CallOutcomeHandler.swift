@@ -16,6 +16,12 @@ import SamparkRuntime
 public struct CallOutcomeHandler: BatchMessageHandler {
     public init() {}
 
+    /// The ledger is this handler's inbox: each message id (and each attempt id) is unique
+    /// there, and everything the statement counts, marks or raises follows from the rows it
+    /// inserted for the first time, so a message seen before does nothing again. An inbox row
+    /// per outcome as well would cost as much as a second ledger.
+    public var recordsMessageIDs: Bool { true }
+
     public func handle(_ batch: [Incoming<CallOutcome>], context: HandlerContext) throws {
         let connection = context.connection
         for item in batch {
@@ -38,22 +44,20 @@ public struct CallOutcomeHandler: BatchMessageHandler {
         let json = PostgresJSONText(text)
 
         // An outcome naming no offer, an offer of another entry, or a call of a centre its
-        // sender may not speak for (``Sender``) can never be recorded: the batch fails and the
-        // runner handles each outcome alone, dead-lettering that one.
-        let offers = try connection.query("""
-            SELECT (e.n - 1)::int, o.id IS NOT NULL, o.entry_id = x.entry_id, cc.code
-            FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(item, n),
-                 jsonb_to_record(e.item -> 'o') AS x(attempt_id bigint, entry_id bigint)
-            LEFT JOIN offers o ON o.id = x.attempt_id LEFT JOIN call_centres cc ON cc.id = o.centre_id
-            """, [json], prepared: true)
-        for row in offers {
+        // sender may not speak for (``Sender``) can never be recorded. The statement that
+        // records the batch also says, per outcome, what it found of its offer; if one fails,
+        // the batch is thrown back (rolled back, nothing kept) and the runner handles each
+        // outcome alone, dead-lettering that one. (A statement of its own for the check cost
+        // a second pass over the offers for every batch that passes it, nearly all of them.)
+        var escalations = 0
+        for row in try connection.query(Self.recordSQL, [json], prepared: true) {
             guard try row.decode(Bool.self, at: 1) else { throw HandlerError.permanent("attempt_id: no offer was made with this attempt id") }
             guard try row.decode(Bool.self, at: 2) else { throw HandlerError.permanent("entry_id: the attempt was an offer of another entry") }
             if let refusal = Sender.refusal(batch[try row.decode(Int.self, at: 0)].sender, forCentre: try row.decode(String.self, at: 3)) {
                 throw HandlerError.permanent(refusal)
             }
+            escalations = try row.decode(Int.self, at: 4)
         }
-        let escalations = try connection.query(Self.recordSQL, [json], prepared: true).first?.decode(Int.self, at: 0) ?? 0
         context.didInsertOutboxRows(escalations)
     }
 
@@ -88,7 +92,7 @@ public struct CallOutcomeHandler: BatchMessageHandler {
     /// The shift of the centre's (`09:00-15:00`) a call started in, by its IST time of day;
     /// `other` if none holds it.
     static let shiftOf = """
-        coalesce((SELECT s FROM unnest(cc.shifts) AS s
+        coalesce((SELECT s FROM unnest(i.shifts) AS s
                   WHERE (i.started_at AT TIME ZONE 'Asia/Kolkata')::time >= split_part(s, '-', 1)::time
                     AND (i.started_at AT TIME ZONE 'Asia/Kolkata')::time < split_part(s, '-', 2)::time LIMIT 1), 'other')
         """
@@ -107,21 +111,27 @@ public struct CallOutcomeHandler: BatchMessageHandler {
         return out + "\""
     }
 
-    /// $1: the batch as `[{"message_id": ..., "o": <outcome body>}, ...]`. Returns the
-    /// escalations published.
+    /// $1: the batch as `[{"message_id": ..., "o": <outcome body>}, ...]`. Returns a row per
+    /// outcome, in the batch's order: its index, whether its offer exists, whether that offer
+    /// was of the outcome's entry, the offer's centre, and the escalations published.
     static let recordSQL = """
         /* sampark feedback: record */
         WITH incoming AS (
-            SELECT e ->> 'message_id' AS message_id, x.attempt_id, x.entry_id, x.agent, x.disposition, x.callback_at,
+            SELECT e.n, e.item ->> 'message_id' AS message_id, x.attempt_id, x.entry_id, x.agent, x.disposition, x.callback_at,
                    greatest(x.talk_seconds, 0) AS talk_seconds, x.answers, x.notes, x.issue_tags, x.scheme_feedback, x.turnout,
                    x.scheme, x.verification, x.started_at, x.ended_at
-            FROM jsonb_array_elements($1::jsonb) AS e, jsonb_to_record(e -> 'o') AS x(
+            FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(item, n), jsonb_to_record(e.item -> 'o') AS x(
                 attempt_id bigint, entry_id bigint, agent text, disposition text, callback_at timestamptz,
                 talk_seconds int, answers jsonb, notes text, issue_tags text[], scheme_feedback text, turnout text,
                 scheme text, verification jsonb, started_at timestamptz, ended_at timestamptz)
         ),
+        -- Each outcome's offer, if there is one: what the handler checks, and what is recorded.
+        offered AS (
+            SELECT i.*, o.id AS offer_id, o.entry_id AS offer_entry_id, o.centre_id, cc.code AS centre_code, cc.shifts
+            FROM incoming i LEFT JOIN offers o ON o.id = i.attempt_id LEFT JOIN call_centres cc ON cc.id = o.centre_id
+        ),
         known AS (
-            SELECT i.*, o.centre_id, e.phone_hash, e.contact_id, e.person_id, l.campaign_id,
+            SELECT i.*, e.phone_hash, e.contact_id, e.person_id, l.campaign_id,
                    coalesce(v.booth_id, p.unit_id) AS unit_id, (i.started_at AT TIME ZONE 'Asia/Kolkata')::date AS day,
                    -- The scheme of beneficiary feedback: as the desk said, else the first of the
                    -- contact's schemes the list asked about, else the contact's first.
@@ -129,10 +139,8 @@ public struct CallOutcomeHandler: BatchMessageHandler {
                        (SELECT s FROM unnest(v.schemes) AS s WHERE l.spec->'audience'->'schemes' ? s LIMIT 1), v.schemes[1])
                    END AS feedback_scheme,
                    \(shiftOf) AS shift
-            FROM incoming i
-            JOIN offers o ON o.id = i.attempt_id
-            JOIN call_centres cc ON cc.id = o.centre_id
-            JOIN list_entries e ON e.id = o.entry_id
+            FROM offered i
+            JOIN list_entries e ON e.id = i.offer_entry_id
             JOIN call_lists l ON l.id = e.list_id
             LEFT JOIN contacts v ON v.id = e.contact_id LEFT JOIN people p ON p.id = e.person_id
             -- A call whose person was erased meanwhile (its entry has no number left): what it
@@ -256,6 +264,8 @@ public struct CallOutcomeHandler: BatchMessageHandler {
             LEFT JOIN org_units d ON d.id = x.district_id LEFT JOIN contacts v ON v.id = x.contact_id
             RETURNING 1
         )
-        SELECT count(*)::int FROM escalation_messages
+        SELECT (n - 1)::int, offer_id IS NOT NULL, offer_entry_id IS NOT DISTINCT FROM entry_id, coalesce(centre_code, ''),
+               (SELECT count(*) FROM escalation_messages)::int
+        FROM offered ORDER BY n
         """
 }

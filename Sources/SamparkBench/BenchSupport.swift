@@ -216,6 +216,36 @@ func startBinary(_ name: String, _ arguments: [String] = [], environment: [Strin
     return process
 }
 
+/// CPU seconds (user and system) spent by this process's children that have ended and been
+/// waited for: around a worker's start and stop, what the worker itself used.
+func endedChildrenCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// CPU seconds spent by the ended children of process `pid` (`/proc/<pid>/stat`'s cutime and
+/// cstime): of the PostgreSQL postmaster, what every backend that has disconnected used. A
+/// worker's sessions end when it stops, so the difference around a run is the database's
+/// share of the work. Needs the server on this machine, as every benchmark here has it.
+func endedChildrenCPUSeconds(ofProcess pid: Int32) -> Double? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return nil }
+    // After "pid (comm)": state is field 3; cutime and cstime are fields 16 and 17.
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 14, let user = Double(fields[13]), let system = Double(fields[14]) else { return nil }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// The PostgreSQL server's postmaster: the parent of this session's backend.
+func postmasterPID(_ pool: PostgresPool) async throws -> Int32? {
+    let backend = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int.self, at: 0)
+    guard let stat = try? String(contentsOfFile: "/proc/\(backend)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return nil }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    return fields.count > 1 ? Int32(fields[1]) : nil
+}
+
 /// Asks a process started by `startBinary` to stop (SIGTERM) and waits for it.
 func stop(_ process: Process) {
     if process.isRunning { kill(process.processIdentifier, SIGTERM) }

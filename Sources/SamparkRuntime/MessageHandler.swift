@@ -111,8 +111,8 @@ extension HandlerContext {
 
 /// Handles many messages of one type in one transaction (the feedback-aggregator's outcomes):
 /// the runner gathers up to `batchSize` deliveries, waiting at most `batchWait` for more,
-/// records all their ids in the inbox in one statement, hands the handler those not seen
-/// before, commits, and only then acks them all (the AMQP client coalesces the acks into one
+/// records all their ids in the inbox in one statement (unless the handler records them
+/// itself: ``recordsMessageIDs``), hands the handler those not seen before, commits, and only then acks them all (the AMQP client coalesces the acks into one
 /// ack-multiple). If a batch fails, each of its messages is handled on its own, so a message
 /// that can never succeed is dead-lettered alone and the others are kept.
 ///
@@ -121,6 +121,17 @@ extension HandlerContext {
 public protocol BatchMessageHandler: Sendable {
     associatedtype Message: SamparkMessage
     func handle(_ batch: [Incoming<Message>], context: HandlerContext) throws
+
+    /// True for a handler that records each message id itself, in the same transaction, in a
+    /// table where it is unique, and whose every effect follows only from what it recorded
+    /// there for the first time (the aggregator's ledger): such a handler is its own inbox, so
+    /// the runner gives it every message and writes no inbox rows, which would only repeat
+    /// the ledger's. False by default.
+    var recordsMessageIDs: Bool { get }
+}
+
+extension BatchMessageHandler {
+    public var recordsMessageIDs: Bool { false }
 }
 
 /// One message of a batch, with its id (for effects keyed by the message) and its body as
@@ -181,6 +192,8 @@ struct RegisteredHandler: Sendable {
     let decode: @Sendable ([UInt8]) throws -> Work
     /// For a batch handler: how a body becomes an item of a batch, and a batch's work.
     let batch: Batch?
+    /// The handler keeps its own inbox (``BatchMessageHandler/recordsMessageIDs``).
+    let recordsMessageIDs: Bool
 
     struct Batch: Sendable {
         let decode: @Sendable ([UInt8], String, Sender?) throws -> any Sendable
@@ -194,10 +207,12 @@ struct RegisteredHandler: Sendable {
             return { context in try handler.handle(message, context: context) }
         }
         batch = nil
+        recordsMessageIDs = false
     }
 
     init<H: BatchMessageHandler>(batch handler: H) {
         messageType = H.Message.messageType
+        recordsMessageIDs = handler.recordsMessageIDs
         // On its own (a batch that failed is handled message by message): a batch of one.
         decode = { body in
             let message = try MessageCoding.decode(H.Message.self, from: body)

@@ -11,7 +11,8 @@ import Synchronization
 /// 1. no `message_id`, an unknown `type`, or a body that does not decode → dead-lettered at
 ///    once with the reason in headers (permanent: retrying cannot help);
 /// 2. otherwise one transaction: the message id goes into the inbox (seen before → nothing is
-///    done again), the handler runs, its publishes go into the outbox; commit;
+///    done again; a batch handler may keep its own, ``BatchMessageHandler/recordsMessageIDs``),
+///    the handler runs, its publishes go into the outbox; commit;
 /// 3. ack after the commit, and wake the outbox relay;
 /// 4. a transient failure (lost connection, serialization failure, deadlock,
 ///    `HandlerError.transient`) → a copy goes to the next delay queue and the delivery is
@@ -229,9 +230,11 @@ public final class MessageRunner: Service, Sendable {
         guard !items.isEmpty else { return }
         let queue = settings.queue, appID = settings.appID, ids = items.map(\.id)
         let itemsByID = Dictionary(items.map { ($0.id, $0.item) }, uniquingKeysWith: { first, _ in first })
+        let ownInbox = handlers[type]?.recordsMessageIDs ?? false
         do {
             let handled: (fresh: Set<String>, published: Int, afterCommit: [@Sendable () -> Void]) = try await pool.transaction { connection in
-                let fresh = Set(try connection.query("""
+                // A handler that is its own inbox takes every id and drops repeats itself.
+                let fresh = ownInbox ? Set(ids) : Set(try connection.query("""
                     INSERT INTO inbox (consumer, message_id) SELECT $1, id FROM unnest($2::text[]) AS id ORDER BY id
                     ON CONFLICT DO NOTHING RETURNING message_id
                     """, [queue, ids], prepared: true).map { try $0.decode(String.self, at: 0) })
@@ -304,13 +307,15 @@ public final class MessageRunner: Service, Sendable {
         }
 
         let queue = settings.queue, appID = settings.appID
-        let properties = delivery.properties, sender = sender(of: delivery)
+        let properties = delivery.properties, sender = sender(of: delivery), ownInbox = handler.recordsMessageIDs
         do {
             let handled: (published: Int, afterCommit: [@Sendable () -> Void])? = try await pool.transaction { connection in
-                let fresh = try connection.execute(
-                    "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    [queue, messageID], prepared: true)
-                guard fresh == 1 else { return nil }
+                if !ownInbox {
+                    let fresh = try connection.execute(
+                        "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                        [queue, messageID], prepared: true)
+                    guard fresh == 1 else { return nil }
+                }
                 let context = HandlerContext(connection: connection, messageID: messageID, messageType: type,
                                              correlationID: properties.correlationID, replyTo: properties.replyTo,
                                              queue: queue, appID: appID, sender: sender,

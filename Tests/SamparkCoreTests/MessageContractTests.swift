@@ -168,6 +168,26 @@ import Testing
         #expect(!body.contains("turnout"), "absent optionals are left out, not null")
     }
 
+    /// An outcome as a desk writes it, by hand, not by `MessageCoding`: its names are the
+    /// wire's (`CallOutcome` decodes without a key strategy), and a survey question's id is
+    /// kept as it came, underscores and all.
+    @Test func anOutcomeWrittenByHandDecodesFieldByField() throws {
+        let body = Array(#"""
+            {"attempt_id": 7, "entry_id": 3, "centre": "DRG-01", "agent": "agent-2", "disposition": "connected",
+             "talk_seconds": 40, "answers": {"gas_received": "yes"}, "issue_tags": ["water"], "scheme_feedback": "not_received",
+             "turnout": "will_vote", "scheme": "ujjwala", "callback_at": "2024-04-25T10:00:00Z",
+             "verification": {"role_confirmed": false, "unit_confirmed": true, "corrections": {"role": "booth_secretary"}},
+             "started_at": "2024-04-25T09:00:00Z", "ended_at": "2024-04-25T09:01:00Z", "unknown_field": 1}
+            """#.utf8)
+        let outcome = try MessageCoding.decode(CallOutcome.self, from: body)
+        let at = { (text: String) in ISO8601DateFormatter().date(from: text)! }
+        #expect(outcome == CallOutcome(attemptID: 7, entryID: 3, centre: "DRG-01", agent: "agent-2", disposition: .connected,
+                                       callbackAt: at("2024-04-25T10:00:00Z"), talkSeconds: 40, answers: ["gas_received": "yes"],
+                                       issueTags: ["water"], schemeFeedback: .notReceived, turnout: .willVote, scheme: "ujjwala",
+                                       verification: .init(roleConfirmed: false, unitConfirmed: true, corrections: .init(role: "booth_secretary")),
+                                       startedAt: at("2024-04-25T09:00:00Z"), endedAt: at("2024-04-25T09:01:00Z")))
+    }
+
     @Test func decodingFailuresNameTheFieldNotTheValue() throws {
         let body = Array(#"{"attempt_id": 1, "entry_id": "9876543210", "centre": "C"}"#.utf8)
         do {

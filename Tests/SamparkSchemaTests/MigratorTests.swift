@@ -123,7 +123,7 @@ func withFreshDatabase<T: Sendable>(_ body: (PostgresConfiguration) async throws
             let refused = await #expect(throws: PhoneVault.Failure.self) { try await Migrator(pool: pool).migrate() }
             #expect(refused?.description.hasPrefix("contacts, people, list_entries, opt_outs hold phone numbers in clear") == true,
                     "\(String(describing: refused))")
-            #expect(try await Migrator(pool: pool).status().pending == [11, 12], "nothing applied")
+            #expect(try await Migrator(pool: pool).status().pending == Migrations.all.map(\.version).filter { $0 > 10 }, "nothing applied")
 
             try await Migrator(pool: pool, phoneVault: TestPhones.vault).migrate()
             let vault = TestPhones.vault

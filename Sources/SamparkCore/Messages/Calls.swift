@@ -105,8 +105,14 @@ public enum Disposition: String, Codable, Sendable, CaseIterable {
 /// the dispatcher (the entry's next state, the next offer) and the feedback-aggregator (the
 /// ledger, the aggregates) each take it on their own queue. Notes and answers are personal
 /// data: stored, never logged.
-public struct CallOutcome: SamparkMessage, Equatable {
+public struct CallOutcome: SamparkMessage, WireNamedCodingKeys, Equatable {
     public static let messageType = "call.outcome.v2"
+
+    enum CodingKeys: String, CodingKey {
+        case attemptID = "attempt_id", entryID = "entry_id", centre, agent, disposition, callbackAt = "callback_at"
+        case talkSeconds = "talk_seconds", answers, notes, issueTags = "issue_tags", schemeFeedback = "scheme_feedback"
+        case turnout, scheme, verification, startedAt = "started_at", endedAt = "ended_at"
+    }
 
     /// The offer this answers (its `attempt_id`).
     public var attemptID: Int64
@@ -137,6 +143,10 @@ public struct CallOutcome: SamparkMessage, Equatable {
         public var roleConfirmed: Bool?
         public var unitConfirmed: Bool?
         public var corrections: Corrections?
+
+        enum CodingKeys: String, CodingKey {
+            case roleConfirmed = "role_confirmed", unitConfirmed = "unit_confirmed", corrections
+        }
 
         public init(roleConfirmed: Bool? = nil, unitConfirmed: Bool? = nil, corrections: Corrections? = nil) {
             self.roleConfirmed = roleConfirmed

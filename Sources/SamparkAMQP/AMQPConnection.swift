@@ -127,6 +127,17 @@ public final class AMQPConnection: Sendable {
         }
     }
 
+    /// Publishes messages in order and returns, once the broker has settled every one, each
+    /// one's fate in the same order: nil if confirmed, else why not (nacked, returned as
+    /// unroutable, the connection closed). One batch instead of a task per message: the outbox
+    /// relay learns which rows it may mark published.
+    public func publishEach(_ messages: [OutgoingMessage]) async -> [Error?] {
+        guard !messages.isEmpty else { return [] }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<[Error?], Never>) in
+            core.submit(.publish(PublishBatch(messages: messages, eachFate: continuation)))
+        }
+    }
+
     // MARK: Consuming
 
     /// Starts a consumer on `queue` with at most `prefetch` unsettled deliveries.
@@ -165,20 +176,40 @@ final class PublishBatch: @unchecked Sendable {
     let messages: [OutgoingMessage]
     private var remaining: Int
     private var firstError: Error?
+    private var fates: [Error?]
     private var continuation: CheckedContinuation<Void, Error>?
+    private var eachFate: CheckedContinuation<[Error?], Never>?
 
     init(messages: [OutgoingMessage], continuation: CheckedContinuation<Void, Error>?) {
         self.messages = messages
         self.remaining = messages.count
+        self.fates = []
         self.continuation = continuation
     }
 
-    func settle(_ error: Error?) {
-        if let error, firstError == nil { firstError = error }
+    /// A batch whose caller learns each message's fate.
+    init(messages: [OutgoingMessage], eachFate: CheckedContinuation<[Error?], Never>) {
+        self.messages = messages
+        self.remaining = messages.count
+        self.fates = Array(repeating: nil, count: messages.count)
+        self.eachFate = eachFate
+    }
+
+    /// The message at `index` was confirmed (nil) or failed; called once per message, on the
+    /// connection's thread.
+    func settle(_ error: Error?, at index: Int) {
+        if let error {
+            if firstError == nil { firstError = error }
+            if !fates.isEmpty { fates[index] = error }
+        }
         remaining -= 1
-        if remaining == 0, let continuation {
+        guard remaining == 0 else { return }
+        if let continuation {
             self.continuation = nil
             if let firstError { continuation.resume(throwing: firstError) } else { continuation.resume() }
+        } else if let eachFate {
+            self.eachFate = nil
+            eachFate.resume(returning: fates)
         }
     }
 }
@@ -264,7 +295,7 @@ final class ConnectionCore: Sendable, DeliverySettler {
     static func refuse(_ command: Command) {
         switch command {
         case .topology(_, let c): c.resume(throwing: AMQPError.closed)
-        case .publish(let batch): for _ in batch.messages { batch.settle(AMQPError.closed) }
+        case .publish(let batch): for index in batch.messages.indices { batch.settle(AMQPError.closed, at: index) }
         case .consume(let registration, let c):
             registration.continuation.finish()
             c.resume(throwing: AMQPError.closed)

@@ -320,7 +320,7 @@ final class ConnectionLoop: @unchecked Sendable {
         var again: [PendingPublish] = []
         for publish in pending {
             if let exchange, let error, publish.message.exchange == exchange {
-                publish.batch.settle(error)
+                publish.batch.settle(error, at: publish.index)
             } else {
                 again.append(publish)
             }
@@ -330,8 +330,8 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private func shutDown() {
         let error = AMQPError.closed
-        for publish in outbox.removeAll() { publish.batch.settle(error) }
-        for publish in unconfirmed.removeAll() { publish.batch.settle(error) }
+        for publish in outbox.removeAll() { publish.batch.settle(error, at: publish.index) }
+        for publish in unconfirmed.removeAll() { publish.batch.settle(error, at: publish.index) }
         if let handle {
             // Acks given before the close still count.
             for consumer in consumers.values {
@@ -414,11 +414,11 @@ final class ConnectionLoop: @unchecked Sendable {
         guard let publish = unconfirmed.remove(sequence) else { return }
         // Returns are rare: look one up only when there are any.
         if !returned.isEmpty, let error = returned.removeValue(forKey: sequence) {
-            publish.batch.settle(error)
+            publish.batch.settle(error, at: publish.index)
         } else if nacked {
-            publish.batch.settle(AMQPError.publishNacked(messageID: publish.batch.messages[publish.index].properties.messageID))
+            publish.batch.settle(AMQPError.publishNacked(messageID: publish.batch.messages[publish.index].properties.messageID), at: publish.index)
         } else {
-            publish.batch.settle(nil)
+            publish.batch.settle(nil, at: publish.index)
         }
     }
 
@@ -505,7 +505,7 @@ final class ConnectionLoop: @unchecked Sendable {
             requeueUnconfirmed(failing: Self.quotedName(after: "exchange '", in: error), with: error)
             if case .serverRefused = error, Self.quotedName(after: "exchange '", in: error) == nil {
                 // Cause unknown: fail everything unconfirmed rather than loop on it.
-                for publish in outbox.removeAll() { publish.batch.settle(error) }
+                for publish in outbox.removeAll() { publish.batch.settle(error, at: publish.index) }
             }
         } else if channel == topologyChannel {
             topologyChannelOpen = false

@@ -12,8 +12,9 @@ import SamparkSchema
 /// 1. **Throughput**: offers made by one dispatcher (every gate judged, the attempt recorded,
 ///    the offer built and published under confirms to its centre's queue) per second, beside
 ///    the raw `FOR UPDATE SKIP LOCKED` claim of the same entries of the same table in batches
-///    of the same size. 300 centres, 36 agents each, a gateway campaign paced at 20, so every
-///    centre can take its entries in one fill.
+///    of the same size, as many centres at once as the dispatcher fills (`fillsAtOnce`).
+///    300 centres, 36 agents each, a gateway campaign paced at 20, so every centre can take
+///    its entries in one fill.
 /// 2. **Latency**: an outcome published → the next offer delivered to that centre's queue, for
 ///    one agent at a desk, through the real dialer-dispatcher process: p50, p99, max.
 /// 3. **A polling-day hour**: the real dialer-dispatcher and feedback-aggregator, and
@@ -76,9 +77,12 @@ struct DispatchBench {
         logger.logLevel = .warning
         let relayPool = PostgresPool(configuration: try PostgresConfiguration(url: db.url), size: 2)
         let relay = OutboxRelay(settings: .init(batchSize: 500, phoneVault: BenchPhones.vault), amqp: amqp, pool: relayPool, logger: logger)
-        let dispatchPool = PostgresPool(configuration: try PostgresConfiguration(url: db.url), size: 1)
-        let dispatcher = Dispatcher(settings: DispatchSettings(clock: .fixed(at: moment)), pool: dispatchPool, relay: relay,
+        // As the worker runs it: centres filled `fillsAtOnce` at a time, a connection each.
+        let settings = DispatchSettings(clock: .fixed(at: moment))
+        let dispatchPool = PostgresPool(configuration: try PostgresConfiguration(url: db.url), size: settings.fillsAtOnce)
+        let dispatcher = Dispatcher(settings: settings, pool: dispatchPool, relay: relay,
                                     offerQueues: nil, vault: BenchPhones.vault, logger: logger)
+        let claimPool = PostgresPool(configuration: try PostgresConfiguration(url: db.url), size: settings.fillsAtOnce)
 
         /// Every entry offered and every offer published: offers per second.
         func dispatched() async throws -> Double {
@@ -97,22 +101,31 @@ struct DispatchBench {
         }
 
         /// The same entries claimed raw: per centre, batches of the same size, each its own
-        /// transaction.
+        /// transaction, as many centres at once as the dispatcher fills.
         func rawClaims() async throws -> Double {
             let began = ContinuousClock.now
-            var claimed = 0
-            for centre in 1...centres {
-                while true {
-                    let n = try await pool.transaction { conn in
-                        try conn.execute("""
-                            UPDATE list_entries SET state = 'offered', offered_at = now()
-                            WHERE id IN (SELECT id FROM list_entries WHERE centre_id = $1 AND list_id = 1 AND state = 'pending'
-                                         ORDER BY priority, id LIMIT 500 FOR UPDATE SKIP LOCKED)
-                            """, [centre], prepared: true)
+            let claimed = try await withThrowingTaskGroup(of: Int.self) { group in
+                func claimAll(_ centre: Int) async throws -> Int {
+                    var claimed = 0
+                    while true {
+                        let n = try await claimPool.transaction { conn in
+                            try conn.execute("""
+                                UPDATE list_entries SET state = 'offered', offered_at = now()
+                                WHERE id IN (SELECT id FROM list_entries WHERE centre_id = $1 AND list_id = 1 AND state = 'pending'
+                                             ORDER BY priority, id LIMIT 500 FOR UPDATE SKIP LOCKED)
+                                """, [centre], prepared: true)
+                        }
+                        claimed += n
+                        if n < 500 { return claimed }
                     }
-                    claimed += n
-                    if n < 500 { break }
                 }
+                var next = (1...centres).makeIterator(), total = 0
+                for _ in 0..<settings.fillsAtOnce { if let centre = next.next() { group.addTask { try await claimAll(centre) } } }
+                while let n = try await group.next() {
+                    total += n
+                    if let centre = next.next() { group.addTask { try await claimAll(centre) } }
+                }
+                return total
             }
             guard claimed == entries else { fail("the raw claims took \(claimed) of \(entries)") }
             return Double(entries) / seconds(since: began)
@@ -135,7 +148,7 @@ struct DispatchBench {
         // Where the time goes: the fills alone (claim, judge, record, queue the messages), then
         // the relay alone (claim the outbox rows, publish under confirms, mark them).
         try await reset()
-        let quiet = Dispatcher(settings: DispatchSettings(clock: .fixed(at: moment)), pool: dispatchPool, relay: nil,
+        let quiet = Dispatcher(settings: settings, pool: dispatchPool, relay: nil,
                                offerQueues: nil, vault: BenchPhones.vault, logger: logger)
         var began = ContinuousClock.now
         _ = try await quiet.round()
@@ -148,6 +161,7 @@ struct DispatchBench {
         try await reset()
         await relayPool.shutdown()
         await dispatchPool.shutdown()
+        await claimPool.shutdown()
 
         let latency = try await outcomeToNextOffer(db: db, amqp: amqp)
         print(String(format: "dispatch: outcome → next offer at that desk, %d calls: p50 %.1f ms, p99 %.1f ms, max %.1f ms (target p99 <= 20 ms: %@)",

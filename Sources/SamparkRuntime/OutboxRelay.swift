@@ -176,29 +176,15 @@ public final class OutboxRelay: Service, Sendable {
         }
         guard !rows.isEmpty else { return 0 }
 
-        // One publish per row, all in flight together: each learns its own fate.
-        let results = await withTaskGroup(of: (Int64, Error?).self) { group in
-            for row in rows {
-                group.addTask {
-                    do {
-                        try await self.amqp.publish(row.message)
-                        return (row.id, nil)
-                    } catch {
-                        return (row.id, error)
-                    }
-                }
-            }
-            var results: [(Int64, Error?)] = []
-            for await result in group { results.append(result) }
-            return results
-        }
+        // All in flight together, in order, each row learning its own fate, as one batch for
+        // the connection's thread rather than a task and a continuation per row.
+        let fates = await amqp.publishEach(rows.map(\.message))
         var published: [Int64] = []
         var firstFailure: Error?
-        for (id, error) in results {
-            guard let error else { published.append(id); continue }
-            if case AMQPError.publishReturned = error, let row = rows.first(where: { $0.id == id }),
-               await deadLetterUnroutable(row, error: error) {
-                published.append(id)
+        for (row, error) in zip(rows, fates) {
+            guard let error else { published.append(row.id); continue }
+            if case AMQPError.publishReturned = error, await deadLetterUnroutable(row, error: error) {
+                published.append(row.id)
             } else if firstFailure == nil {
                 firstFailure = error
             }

@@ -18,6 +18,27 @@ import SamparkTestSupport
         await connection.close()
     }
 
+    /// `publishEach` gives each message of one batch its own fate, in order: the routable ones
+    /// confirmed, the one no queue takes returned as unroutable (the outbox relay marks the
+    /// first and dead-letters the second).
+    @Test func publishEachTellsEachMessagesFate() async throws {
+        let connection = try await testConnection()
+        let queue = TestEnvironment.uniqueName("q_each")
+        try await connection.declare(QueueDeclaration.quorum(queue))
+        let lost = OutgoingMessage(exchange: "", routingKey: TestEnvironment.uniqueName("q_nobody"), body: "lost?")
+        let fates = await connection.publishEach([
+            OutgoingMessage(exchange: "", routingKey: queue, body: "first"), lost,
+            OutgoingMessage(exchange: "", routingKey: queue, body: "third"),
+        ])
+        #expect(fates.count == 3)
+        #expect(fates[0] == nil && fates[2] == nil, "\(fates)")
+        #expect(fates[1] as? AMQPError == AMQPError.publishReturned(messageID: lost.properties.messageID, code: 312, text: "NO_ROUTE"))
+        #expect(try await connection.inspectQueue(queue).messageCount == 2)
+        #expect(await connection.publishEach([]).isEmpty)
+        try await connection.deleteQueue(queue)
+        await connection.close()
+    }
+
     @Test func nackFromAFullQueueIsAnError() async throws {
         let connection = try await testConnection()
         let queue = TestEnvironment.uniqueName("q_full")

@@ -94,6 +94,41 @@ import SamparkTestSupport
         try await db.pool.execute("UPDATE offers SET state = 'answered' WHERE state = 'live'")
     }
 
+    // MARK: Centres filled at once
+
+    /// A round fills its centres `fillsAtOnce` at a time, each in its own transaction on its
+    /// own connection: every centre gets exactly what its agents can take, only its own
+    /// entries, and no entry is offered twice.
+    @Test func aRoundFillsCentresAtOnceEachToItsOwnRoom() async throws {
+        try await FreshDatabase.with("fills") { db in
+            try await db.pool.withConnection { try $0.executeScript(Self.setup + """
+                INSERT INTO call_centres (id, code, name, seats, calls_from, calls_to, shifts, languages)
+                    SELECT n, 'C' || n, 'Centre ' || n, 10, '08:00', '22:00', '{08:00-22:00}', '{hi}' FROM generate_series(2, 6) n;
+                INSERT INTO call_centre_regions (centre_id, unit_id) SELECT n, 1 FROM generate_series(2, 6) n;
+                -- Centre c has c + 1 agents.
+                INSERT INTO agents (centre_id, agent, state, changed_at)
+                    SELECT c, 'agent-' || a, 'available', now() FROM generate_series(1, 6) c, generate_series(1, c + 1) a;
+                INSERT INTO contacts (id, phone_hash, phone_sealed, phone_tail, name, booth_id, state_id, language)
+                    SELECT i, \(TestPhones.columns("'+9197' || lpad(i::text, 8, '0')")), 'Voter ' || i, 4, 1, 'hi'
+                    FROM generate_series(101, 160) i;
+                """) }
+            try await Self.list(db, id: 1, kind: .schemeFeedback, contacts: Array(101...160))
+            // Ten entries for each centre.
+            try await db.pool.execute("UPDATE list_entries SET centre_id = 1 + (contact_id - 101) / 10")
+            let dispatcher = Dispatcher(settings: DispatchSettings(fillsAtOnce: 2, clock: .fixed(at: Self.ist("2028-11-01T11:00:00"))),
+                                        pool: db.pool, relay: nil, offerQueues: nil, vault: TestPhones.vault, logger: Logger(label: "test"))
+            let round = try await dispatcher.round()
+            #expect(round.offered == 2 + 3 + 4 + 5 + 6 + 7)
+            #expect(try await db.strings("SELECT centre_id || ':' || count(*) FROM offers WHERE state = 'live' GROUP BY centre_id ORDER BY centre_id")
+                    == ["1:2", "2:3", "3:4", "4:5", "5:6", "6:7"])
+            #expect(try await db.count("SELECT count(*) FROM offers o JOIN list_entries e ON e.id = o.entry_id WHERE e.centre_id <> o.centre_id") == 0)
+            #expect(try await db.count("SELECT count(*) FROM (SELECT entry_id FROM offers GROUP BY entry_id HAVING count(*) > 1) twice") == 0)
+            #expect(try await db.count("SELECT count(*) FROM list_entries WHERE state = 'offered'") == 27)
+            // Full: the next round offers nothing.
+            #expect(try await dispatcher.round().offered == 0)
+        }
+    }
+
     // MARK: Calling hours
 
     @Test func voterCallsStopAtNinePmAndOrganisationCallsRunTillTen() async throws {

@@ -119,22 +119,20 @@ public final class AMQPConnection: Sendable {
     }
 
     /// Publishes messages in order and returns when the broker has confirmed all of them.
-    /// If any was nacked or returned, throws the first such error after all are settled.
+    /// If any was nacked or returned, throws the first such one's error (in order) once all
+    /// are settled.
     public func publish(_ messages: [OutgoingMessage]) async throws {
-        guard !messages.isEmpty else { return }
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            core.submit(.publish(PublishBatch(messages: messages, continuation: continuation)))
-        }
+        if let error = await publishEach(messages).lazy.compactMap({ $0 }).first { throw error }
     }
 
     /// Publishes messages in order and returns, once the broker has settled every one, each
     /// one's fate in the same order: nil if confirmed, else why not (nacked, returned as
-    /// unroutable, the connection closed). One batch instead of a task per message: the outbox
-    /// relay learns which rows it may mark published.
+    /// unroutable, the connection closed). The outbox relay learns from it which rows it may
+    /// mark published.
     public func publishEach(_ messages: [OutgoingMessage]) async -> [Error?] {
         guard !messages.isEmpty else { return [] }
         return await withCheckedContinuation { (continuation: CheckedContinuation<[Error?], Never>) in
-            core.submit(.publish(PublishBatch(messages: messages, eachFate: continuation)))
+            core.submit(.publish(PublishBatch(messages: messages, continuation: continuation)))
         }
     }
 
@@ -175,41 +173,25 @@ public final class AMQPConnection: Sendable {
 final class PublishBatch: @unchecked Sendable {
     let messages: [OutgoingMessage]
     private var remaining: Int
-    private var firstError: Error?
+    /// Each message's fate, by index: nil until it failed.
     private var fates: [Error?]
-    private var continuation: CheckedContinuation<Void, Error>?
-    private var eachFate: CheckedContinuation<[Error?], Never>?
+    private var continuation: CheckedContinuation<[Error?], Never>?
 
-    init(messages: [OutgoingMessage], continuation: CheckedContinuation<Void, Error>?) {
-        self.messages = messages
-        self.remaining = messages.count
-        self.fates = []
-        self.continuation = continuation
-    }
-
-    /// A batch whose caller learns each message's fate.
-    init(messages: [OutgoingMessage], eachFate: CheckedContinuation<[Error?], Never>) {
+    init(messages: [OutgoingMessage], continuation: CheckedContinuation<[Error?], Never>?) {
         self.messages = messages
         self.remaining = messages.count
         self.fates = Array(repeating: nil, count: messages.count)
-        self.eachFate = eachFate
+        self.continuation = continuation
     }
 
     /// The message at `index` was confirmed (nil) or failed; called once per message, on the
     /// connection's thread.
     func settle(_ error: Error?, at index: Int) {
-        if let error {
-            if firstError == nil { firstError = error }
-            if !fates.isEmpty { fates[index] = error }
-        }
+        if let error { fates[index] = error }
         remaining -= 1
-        guard remaining == 0 else { return }
-        if let continuation {
+        if remaining == 0, let continuation {
             self.continuation = nil
-            if let firstError { continuation.resume(throwing: firstError) } else { continuation.resume() }
-        } else if let eachFate {
-            self.eachFate = nil
-            eachFate.resume(returning: fates)
+            continuation.resume(returning: fates)
         }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// A message type on Sampark's broker: a JSON body with a versioned type name.
 ///
@@ -38,7 +37,7 @@ public enum MessageCoding {
 
     private static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .custom { path in SnakeCaseKey.named(path.last!.stringValue) }
+        decoder.keyDecodingStrategy = .custom { path in SnakeCaseKey(swiftName: path.last!.stringValue) }
         decoder.dateDecodingStrategy = .iso8601
         return decoder
     }()
@@ -77,18 +76,6 @@ struct SnakeCaseKey: CodingKey {
     }
 
     init?(stringValue: String) { self.init(swiftName: stringValue) }
-
-    /// The key for a JSON name, converted once per name: the decoder asks for every key of
-    /// every object it reads, and the few names Sampark's messages use recur in each.
-    static func named(_ snake: String) -> SnakeCaseKey {
-        if let known = converted.withLock({ $0[snake] }) { return known }
-        let key = SnakeCaseKey(swiftName: snake)
-        // Bounded: a hostile body could bring any number of unknown names.
-        converted.withLock { if $0.count < 4096 { $0[snake] = key } }
-        return key
-    }
-
-    private static let converted = Mutex<[String: SnakeCaseKey]>([:])
     init?(intValue: Int) { nil }
 }
 

@@ -211,7 +211,7 @@ public final class MessageRunner: Service, Sendable {
 
     /// Handles a batch of one type in one transaction; if that fails, each on its own.
     private func process(batch deliveries: [Delivery]) async {
-        guard deliveries.count > 1, let type = deliveries[0].properties.type, let batch = handlers[type]?.batch else {
+        guard deliveries.count > 1, let type = deliveries[0].properties.type, let handler = handlers[type], let batch = handler.batch else {
             for delivery in deliveries { await process(delivery) }
             return
         }
@@ -230,7 +230,7 @@ public final class MessageRunner: Service, Sendable {
         guard !items.isEmpty else { return }
         let queue = settings.queue, appID = settings.appID, ids = items.map(\.id)
         let itemsByID = Dictionary(items.map { ($0.id, $0.item) }, uniquingKeysWith: { first, _ in first })
-        let ownInbox = handlers[type]?.recordsMessageIDs ?? false
+        let ownInbox = handler.recordsMessageIDs
         do {
             let handled: (fresh: Set<String>, published: Int, afterCommit: [@Sendable () -> Void]) = try await pool.transaction { connection in
                 // A handler that is its own inbox takes every id and drops repeats itself.

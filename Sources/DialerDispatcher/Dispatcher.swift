@@ -146,42 +146,33 @@ public final class Dispatcher: Service, Sendable {
             ORDER BY c.id
             """, prepared: true)
         var live = 0.0
-        var due: [(id: Int64, code: String)] = []
+        var due: [DueCentre] = []
         for row in centres {
             live += try row.decode(Double.self, at: 3)
             guard try row.decode(Double.self, at: 2) > 1e-6, try row.decode(Bool.self, at: 4) else { continue }
-            due.append((try row.decode(Int64.self, at: 0), try row.decode(String.self, at: 1)))
+            due.append(DueCentre(id: try row.decode(Int64.self, at: 0), code: try row.decode(String.self, at: 1)))
         }
         // `fillsAtOnce` centres at a time, each in its own transaction.
         let filler = self.filler, clock = settings.clock, pool = self.pool, logger = self.logger
-        await withTaskGroup(of: CentreFill.Result?.self) { group in
-            var next = due.makeIterator()
-            func startNext() {
-                guard let (centreID, code) = next.next() else { return }
-                group.addTask {
-                    do {
-                        // The clock read per centre: a slow round must not judge 21:00:01 as 20:59:59.
-                        return try await pool.transaction { connection in
-                            try filler.fill(centreID: centreID, now: clock.now(), wait: false, on: connection)
-                        }
-                    } catch {
-                        // One centre's failure does not keep the others waiting.
-                        logger.warning("could not fill a centre; trying again next round", metadata: ["centre": "\(code)", "error": "\(error)"])
-                        return nil
-                    }
+        await forEachConcurrently(due, atMost: settings.fillsAtOnce, { centre -> CentreFill.Result? in
+            do {
+                // The clock read per centre: a slow round must not judge 21:00:01 as 20:59:59.
+                return try await pool.transaction { connection in
+                    try filler.fill(centreID: centre.id, now: clock.now(), wait: false, on: connection)
                 }
+            } catch {
+                // One centre's failure does not keep the others waiting.
+                logger.warning("could not fill a centre; trying again next round", metadata: ["centre": "\(centre.code)", "error": "\(error)"])
+                return nil
             }
-            for _ in 0..<settings.fillsAtOnce { startNext() }
-            while let finished = await group.next() {
-                startNext()
-                guard let result = finished else { continue }
-                if result.offered > 0 { relay?.wake() }
-                report(result)
-                live += result.weight
-                round.offered += result.offered
-                for (reason, count) in result.refused { round.refused[reason, default: 0] += count }
-            }
-        }
+        }, collect: { finished in
+            guard let result = finished else { return }
+            if result.offered > 0 { relay?.wake() }
+            report(result)
+            live += result.weight
+            round.offered += result.offered
+            for (reason, count) in result.refused { round.refused[reason, default: 0] += count }
+        })
         // After the round: the live offers read before it, and what its fills added.
         observer.liveOffers(live)
         if round.offered + round.released + round.reclaimed > 0 || !round.refused.isEmpty {
@@ -192,4 +183,10 @@ public final class Dispatcher: Service, Sendable {
         }
         return round
     }
+}
+
+/// A centre a round fills: it has room and something due.
+private struct DueCentre: Sendable {
+    let id: Int64
+    let code: String
 }

@@ -104,29 +104,26 @@ struct DispatchBench {
         /// transaction, as many centres at once as the dispatcher fills.
         func rawClaims() async throws -> Double {
             let began = ContinuousClock.now
-            let claimed = try await withThrowingTaskGroup(of: Int.self) { group in
-                func claimAll(_ centre: Int) async throws -> Int {
-                    var claimed = 0
-                    while true {
-                        let n = try await claimPool.transaction { conn in
+            var claimed = 0
+            await forEachConcurrently(Array(1...centres), atMost: settings.fillsAtOnce, { centre in
+                var taken = 0
+                while true {
+                    let n: Int
+                    do {
+                        n = try await claimPool.transaction { conn in
                             try conn.execute("""
                                 UPDATE list_entries SET state = 'offered', offered_at = now()
                                 WHERE id IN (SELECT id FROM list_entries WHERE centre_id = $1 AND list_id = 1 AND state = 'pending'
                                              ORDER BY priority, id LIMIT 500 FOR UPDATE SKIP LOCKED)
                                 """, [centre], prepared: true)
                         }
-                        claimed += n
-                        if n < 500 { return claimed }
+                    } catch {
+                        fail("a raw claim failed: \(error)")
                     }
+                    taken += n
+                    if n < 500 { return taken }
                 }
-                var next = (1...centres).makeIterator(), total = 0
-                for _ in 0..<settings.fillsAtOnce { if let centre = next.next() { group.addTask { try await claimAll(centre) } } }
-                while let n = try await group.next() {
-                    total += n
-                    if let centre = next.next() { group.addTask { try await claimAll(centre) } }
-                }
-                return total
-            }
+            }, collect: { claimed += $0 })
             guard claimed == entries else { fail("the raw claims took \(claimed) of \(entries)") }
             return Double(entries) / seconds(since: began)
         }

@@ -224,26 +224,30 @@ func endedChildrenCPUSeconds() -> Double {
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
-/// CPU seconds spent by the ended children of process `pid` (`/proc/<pid>/stat`'s cutime and
-/// cstime): of the PostgreSQL postmaster, what every backend that has disconnected used. A
+/// The fields of `/proc/<pid>/stat` after "pid (comm)": the state is the first (field 3 in
+/// proc(5)'s numbering).
+private func procStat(_ pid: Int) -> [Substring]? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return nil }
+    return stat[stat.index(after: close)...].split(separator: " ")
+}
+
+/// CPU seconds spent by the ended children of process `pid` (its cutime and cstime, fields 16
+/// and 17): of the PostgreSQL postmaster, what every backend that has disconnected used. A
 /// worker's sessions end when it stops, so the difference around a run is the database's
 /// share of the work. Needs the server on this machine, as every benchmark here has it.
 func endedChildrenCPUSeconds(ofProcess pid: Int32) -> Double? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return nil }
-    // After "pid (comm)": state is field 3; cutime and cstime are fields 16 and 17.
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    guard fields.count > 14, let user = Double(fields[13]), let system = Double(fields[14]) else { return nil }
+    guard let fields = procStat(Int(pid)), fields.count > 14, let user = Double(fields[13]), let system = Double(fields[14]) else {
+        return nil
+    }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
-/// The PostgreSQL server's postmaster: the parent of this session's backend.
+/// The PostgreSQL server's postmaster: the parent (field 4) of this session's backend.
 func postmasterPID(_ pool: PostgresPool) async throws -> Int32? {
     let backend = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int.self, at: 0)
-    guard let stat = try? String(contentsOfFile: "/proc/\(backend)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return nil }
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    return fields.count > 1 ? Int32(fields[1]) : nil
+    guard let fields = procStat(backend), fields.count > 1 else { return nil }
+    return Int32(fields[1])
 }
 
 /// Asks a process started by `startBinary` to stop (SIGTERM) and waits for it.

@@ -106,6 +106,12 @@ struct FeedbackBench {
                 print(String(format: "feedback: CPU per outcome: feedback-aggregator %.0f µs, its PostgreSQL sessions %.0f µs",
                              workerMicros, (after - before) / Double(n) * 1e6))
             }
+            // What migration 0013's free space is for: updates that stay on their page and
+            // write no index entry. (The worker's sessions have ended: their counts are in.)
+            let updates = try await db.pool.query("""
+                SELECT n_tup_upd::int, n_tup_hot_upd::int FROM pg_stat_user_tables WHERE relname = 'unit_aggregates'
+                """)[0]
+            print("feedback: unit_aggregates updates so far: \(try updates.decode(Int.self, at: 0)), of them heap-only \(try updates.decode(Int.self, at: 1))")
             let total = try await db.pool.query("SELECT coalesce(sum(attempts), 0)::int FROM unit_aggregates")[0].decode(Int.self, at: 0)
             guard total == n else { fail("the booths' aggregates count \(total) of \(n)") }
             try await db.pool.execute("TRUNCATE attempts, unit_aggregates, answer_tallies, shift_aggregates, inbox, opt_outs, turnout_marks")

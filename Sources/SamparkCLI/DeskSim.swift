@@ -50,9 +50,15 @@ struct DeskSim: AsyncParsableCommand {
 
     func run() async throws {
         let clock = try CallClock.shared(speed: speed)
-        let amqp = try await servers.connect(name: "desk-sim")
         let dispositions = try Weights(rates, as: Disposition.self, option: "--rates")
         let turnouts = try Weights(turnout, as: CallOutcome.Turnout.self, option: "--turnout")
+        try await servers.withConnection(name: "desk-sim") { amqp in
+            try await play(on: amqp, clock: clock, dispositions: dispositions, turnouts: turnouts)
+        }
+    }
+
+    private func play(on amqp: AMQPConnection, clock: CallClock, dispositions: Weights<Disposition>,
+                      turnouts: Weights<CallOutcome.Turnout>) async throws {
         let windows = shifts.flatMap(shiftWindows) ?? []
         let tally = Tally()
 
@@ -122,7 +128,6 @@ struct DeskSim: AsyncParsableCommand {
         watchdog.cancel()
         shiftTicker.cancel()
         try? await presence.logOutAll(at: clock.now(), on: amqp)
-        await amqp.close()
         say("desk-sim: \(centres.count) centre(s), \(agents) agents each: \(tally.summary)")
     }
 

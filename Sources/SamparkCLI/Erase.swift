@@ -36,25 +36,20 @@ struct Erase: AsyncParsableCommand {
         guard let number = PhoneNumber.parse(given)?.number else {
             throw ValidationError("--phone is not an Indian phone number (+91 and ten digits)")
         }
+        let requestedBy = requestedBy, reason = reason
         if publish {
-            let amqp = try await servers.connect(name: "erase")
             let messageID = UUID().uuidString.lowercased()
-            do {
+            try await servers.withConnection(name: "erase") { amqp in
                 try await amqp.publish(outgoing(ErasureRequest(phone: number, requestedBy: requestedBy, reason: reason),
                                                 exchange: Topology.ingestExchange, routingKey: "erasure.request", messageID: messageID,
                                                 purpose: reason))
-            } catch {
-                await amqp.close()
-                throw error
             }
-            await amqp.close()
             say("asked the ingest-worker to erase the number (message \(messageID)); the processing log records it when done")
             return
         }
         // The database checks the key, who asked and why (sampark_erase), as for the
         // ingest-worker's requests; its refusals (22023) say what is wrong, never the number.
         let key = ProcessInfo.processInfo.environment["SAMPARK_PHONE_HASH_KEY"] ?? ""
-        let requestedBy = requestedBy, reason = reason
         let counts: String
         do {
             counts = try await database.withPool(applicationName: "sampark erase") { pool in

@@ -24,8 +24,10 @@ struct ListCommand: AsyncParsableCommand {
 
         func run() async throws {
             let request = try Self.read(spec, requestID: requestID)
-            let amqp = try await servers.connect(name: "list build")
-            defer { Task { await amqp.close() } }
+            try await servers.withConnection(name: "list build") { amqp in try await send(request, on: amqp) }
+        }
+
+        private func send(_ request: ListBuildRequest, on amqp: AMQPConnection) async throws {
             let messageID = UUID().uuidString.lowercased()
             let (replyQueue, answers) = wait ? try await replyConsumer(on: amqp, named: "sampark.cli.list.\(messageID)") : (nil, nil)
             try await amqp.publish(outgoing(request, exchange: Topology.listsExchange, routingKey: "list.build",

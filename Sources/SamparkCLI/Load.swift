@@ -39,9 +39,13 @@ struct Load: AsyncParsableCommand {
         guard let input = FileHandle(forReadingAtPath: file) else { throw ValidationError("cannot read \(file)") }
         let fileName = URL(fileURLWithPath: file).lastPathComponent
         let fileBytes = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
-        let amqp = try await servers.connect(name: "load")
-        defer { Task { await amqp.close() } }
+        try await servers.withConnection(name: "load") { amqp in
+            try await load(source, from: input, named: fileName, bytes: fileBytes, on: amqp)
+        }
+    }
 
+    private func load(_ source: IngestSource, from input: FileHandle, named fileName: String, bytes fileBytes: Int?,
+                      on amqp: AMQPConnection) async throws {
         let loadID = UUID().uuidString.lowercased()
         // The org tree goes one batch at a time, each after the previous one is applied: a
         // unit's parent must be stored before the unit, and ingest-workers apply batches side

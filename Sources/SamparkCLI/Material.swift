@@ -25,9 +25,9 @@ struct MaterialCommand: AsyncParsableCommand {
             } catch {
                 throw ValidationError("\(file): \(describeDecodingFailure(error))")
             }
-            let amqp = try await servers.connect(name: "material publish")
-            defer { Task { await amqp.close() } }
-            try await amqp.publish(outgoing(material, exchange: Topology.materialExchange, routingKey: "material.\(material.id)"))
+            try await servers.withConnection(name: "material publish") { amqp in
+                try await amqp.publish(outgoing(material, exchange: Topology.materialExchange, routingKey: "material.\(material.id)"))
+            }
             say("published \(material.id) version \(material.version) to \(Topology.materialExchange) (stored once per id and version)")
         }
     }

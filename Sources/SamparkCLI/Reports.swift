@@ -16,13 +16,18 @@ struct ReportCommand: AsyncParsableCommand {
     /// `body`; a refusal is an error naming the reporter's reason.
     static func ask(_ request: ReportRequest, servers: ServerOptions, timeout: Double, what: String,
                     _ body: @escaping (Delivery) throws -> Bool) async throws {
-        let amqp = try await servers.connect(name: "report request")
-        defer { Task { await amqp.close() } }
+        try await servers.withConnection(name: "report request") { amqp in
+            try await ask(request, on: amqp, purpose: servers.resolvedPurpose, timeout: timeout, what: what, body)
+        }
+    }
+
+    private static func ask(_ request: ReportRequest, on amqp: AMQPConnection, purpose: String?, timeout: Double, what: String,
+                            _ body: @escaping (Delivery) throws -> Bool) async throws {
         let messageID = UUID().uuidString.lowercased()
         let (replyQueue, answers) = try await replyConsumer(on: amqp, named: "sampark.cli.report.\(messageID)")
         try await amqp.publish(outgoing(request, exchange: Topology.reportsExchange, routingKey: "report.request",
                                         messageID: messageID, correlationID: messageID, replyTo: replyQueue,
-                                        purpose: servers.resolvedPurpose))
+                                        purpose: purpose))
         guard let answers else { return }
         var refusal: String?
         try await awaitAnswers(from: answers, seconds: timeout, what: what) { delivery in
@@ -58,10 +63,10 @@ struct ReportCommand: AsyncParsableCommand {
             let request = ReportRequest(kind: .daily, day: day ?? ReportCommand.todayIST, scope: scope, all: all ? true : nil)
             let what = "the daily report for \(request.day!)\(scope.map { " (\($0))" } ?? "")"
             if noWait {
-                let amqp = try await servers.connect(name: "report request")
-                defer { Task { await amqp.close() } }
-                try await amqp.publish(outgoing(request, exchange: Topology.reportsExchange, routingKey: "report.request",
-                                                purpose: servers.resolvedPurpose))
+                try await servers.withConnection(name: "report request") { amqp in
+                    try await amqp.publish(outgoing(request, exchange: Topology.reportsExchange, routingKey: "report.request",
+                                                    purpose: servers.resolvedPurpose))
+                }
                 say("requested \(what)")
                 return
             }
@@ -107,8 +112,10 @@ struct ReportCommand: AsyncParsableCommand {
         @OptionGroup var servers: ServerOptions
 
         func run() async throws {
-            let amqp = try await servers.connect(name: "report tail")
-            defer { Task { await amqp.close() } }
+            try await servers.withConnection(name: "report tail") { amqp in try await tail(on: amqp) }
+        }
+
+        private func tail(on amqp: AMQPConnection) async throws {
             let queue = "sampark.cli.reports.\(UUID().uuidString.lowercased())"
             try await amqp.declare(QueueDeclaration(name: queue, durable: false, exclusive: true, autoDelete: true))
             try await amqp.bind(QueueBinding(queue: queue, exchange: Topology.reportsExchange, routingKey: pattern))

@@ -30,7 +30,24 @@ struct ServerOptions: ParsableArguments {
         amqpURL ?? ProcessInfo.processInfo.environment["SAMPARK_AMQP_URL"] ?? "amqp://sampark:sampark@127.0.0.1:55672/%2f"
     }
 
-    func connect(name: String) async throws -> AMQPConnection {
+    /// Runs `body` with a connection of its own and closes the connection before returning,
+    /// whether `body` returns or throws, so the process never exits while the connection's
+    /// thread still runs: a detached close raced the exit's destructors, and over amqps
+    /// OpenSSL's exit-time cleanup freed what that thread was using ("double free or
+    /// corruption" in `sampark load`, seen in CI).
+    func withConnection<T>(name: String, _ body: (AMQPConnection) async throws -> T) async throws -> T {
+        let amqp = try await connect(name: name)
+        do {
+            let value = try await body(amqp)
+            await amqp.close()
+            return value
+        } catch {
+            await amqp.close()
+            throw error
+        }
+    }
+
+    private func connect(name: String) async throws -> AMQPConnection {
         var configuration = try AMQPConfiguration(url: resolvedAMQPURL)
         configuration.connectionName = "sampark \(name)"
         let amqp = try await AMQPConnection.connect(configuration, logger: cliLogger)

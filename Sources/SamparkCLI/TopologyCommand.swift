@@ -20,9 +20,7 @@ struct TopologyCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(try TopologyDescription.json())
             return
         }
-        let amqp = try await servers.connect(name: "topology")
-        defer { Task { await amqp.close() } }
-        try await Topology.declare(Topology.workQueues, on: amqp)
+        try await servers.withConnection(name: "topology") { amqp in try await Topology.declare(Topology.workQueues, on: amqp) }
         say("declared \(Topology.exchanges.count) exchanges and \(Topology.workQueues.count) work queues")
         for queue in Topology.workQueues {
             say("  \(queue.name) <- " + queue.bindings.map { "\($0.exchange) \($0.routingKey)" }.joined(separator: ", "))

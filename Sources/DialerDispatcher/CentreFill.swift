@@ -1,7 +1,6 @@
 import Foundation
 import SamparkCore
 import SamparkPostgres
-import SamparkPrivacy
 import SamparkRuntime
 
 /// Tops up one centre's live offers to what its agents can take, lawfully, in the caller's
@@ -18,13 +17,12 @@ import SamparkRuntime
 ///    outside its poll day, or an entry out of attempts is refused (counted by reason), the
 ///    rest are offered: an `offers` row (the attempt id) and a `call.offer.v2` in the outbox,
 ///    built in SQL in the same statement. An agent's desk sees the number masked (its last four
-///    digits, stored beside the sealed number); a telephony gateway's offer carries it whole,
-///    so its body is opened and sealed again by `sealGatewayOffers` before the commit.
+///    digits, stored beside the sealed number); a telephony gateway's offer carries it whole:
+///    its outbox row holds the number sealed, as the entry does, and the relay opens it and
+///    puts it in the body only as it publishes (`outbox.phone_sealed`).
 struct CentreFill {
     let settings: DispatchSettings
     let appID: String
-    /// Opens the numbers for gateways' offers and seals those offers' bodies in the outbox.
-    let vault: PhoneVault
     /// Which centres' offer queues exist (nil: assume they all do, as tests and benches declare them).
     let offerQueues: OfferQueues?
 
@@ -152,9 +150,6 @@ struct CentreFill {
         ]
         let row = try connection.query(Self.claimSQL, binds, prepared: true)[0]
         var claim = Claim(candidates: try row.decode(Int.self, at: 0), offered: try row.decode(Int.self, at: 1))
-        if list.dialing == "gateway" && claim.offered > 0 {
-            try sealGatewayOffers(row, routingKey: Topology.offerQueue(centre: centreCode, dialing: list.dialing), on: connection)
-        }
         let reasons = try row.decode([String].self, at: 2), counts = try row.decode([Int].self, at: 3)
         for (reason, count) in zip(reasons, counts) { claim.refused[reason] = count }
         return claim
@@ -254,7 +249,7 @@ struct CentreFill {
         marked AS (
             UPDATE list_entries e SET state = 'offered', offered_at = $4 FROM offered o WHERE e.id = o.entry_id
         ),
-        bodies AS MATERIALIZED (
+        bodies AS (
             SELECT o.id, j.phone_sealed,
                    convert_to(json_build_object(
                        'attempt_id', o.id, 'entry_id', j.id, 'list_id', $2::bigint, 'centre', $14::text,
@@ -273,59 +268,27 @@ struct CentreFill {
                        'attempt', j.attempts, 'max_attempts', $5::int,
                        'expires_at', to_char(j.expires AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                        -- Last, so that a gateway's number goes in at a known place, the body's
-                       -- end (sealGatewayOffers). Agents' desks see the country code and the last
-                       -- four digits.
+                       -- end (the relay puts it there from outbox.phone_sealed). Agents' desks
+                       -- see the country code and the last four digits.
                        'contact', json_build_object(
                            'name', j.name, 'language', j.language,
                            'phone', CASE WHEN $17::text = 'gateway' THEN '' ELSE '+91******' || j.phone_tail END)
                    )::text, 'UTF8') AS body
             FROM offered o JOIN judged j ON j.id = o.entry_id
         ),
-        -- Desks' offers go to the outbox here; gateways' are sealed first (sealGatewayOffers).
+        -- A gateway's offer with its number beside it, sealed, for the relay to put in.
         queued AS (
-            INSERT INTO outbox (exchange, routing_key, message_id, type, app_id, body, mandatory)
-            SELECT 'sampark.calls', $12, 'offer-' || b.id, 'call.offer.v2', $13, b.body, true
-            FROM bodies b WHERE $17::text <> 'gateway'
+            INSERT INTO outbox (exchange, routing_key, message_id, type, app_id, body, mandatory, phone_sealed)
+            SELECT 'sampark.calls', $12, 'offer-' || b.id, 'call.offer.v2', $13, b.body, true,
+                   CASE WHEN $17::text = 'gateway' THEN b.phone_sealed END
+            FROM bodies b
             ORDER BY b.id
         )
         SELECT (SELECT count(*) FROM candidate)::int,
                (SELECT count(*) FROM offered)::int,
                (SELECT coalesce(array_agg(reason ORDER BY reason), '{}') FROM tally),
-               (SELECT coalesce(array_agg(n::int ORDER BY reason), '{}') FROM tally),
-               (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM bodies WHERE $17::text = 'gateway'),
-               (SELECT coalesce(array_agg(body ORDER BY id), '{}') FROM bodies WHERE $17::text = 'gateway'),
-               (SELECT coalesce(array_agg(phone_sealed ORDER BY id), '{}') FROM bodies WHERE $17::text = 'gateway')
+               (SELECT coalesce(array_agg(n::int ORDER BY reason), '{}') FROM tally)
         """
-
-    /// A gateway's offers: each body (built in SQL, its `contact.phone` empty and last) gets the
-    /// full number, opened from the entry, and goes into the outbox sealed (`outbox.sealed`),
-    /// where the relay opens it only to publish it: no table keeps the number in clear, not
-    /// even for the hour published rows are kept.
-    private func sealGatewayOffers(_ row: PostgresRow, routingKey: String, on connection: PostgresConnection) throws {
-        let attempts = try row.decode([Int64].self, at: 4)
-        let bodies = try row.decode([Data].self, at: 5), numbers = try row.decode([Data].self, at: 6)
-        guard attempts.count == bodies.count, bodies.count == numbers.count else {
-            throw HandlerError.transient("a gateway's offers came back incomplete from the claim")
-        }
-        let end = Array(#""phone" : ""}}"#.utf8)
-        var sealed: [Data] = []
-        sealed.reserveCapacity(bodies.count)
-        for (body, number) in zip(bodies, numbers) {
-            var bytes = [UInt8](body)
-            // json_build_object writes `"phone" : ""}}` at the end (the SQL puts it last).
-            guard bytes.count > end.count, Array(bytes.suffix(end.count)) == end else {
-                throw HandlerError.permanent("a gateway offer's body does not end with its contact's phone")
-            }
-            // A number is +91 and digits (ingest checked it): nothing in it needs escaping.
-            bytes.insert(contentsOf: try vault.open([UInt8](number)).utf8, at: bytes.count - 3)
-            sealed.append(Data(vault.seal(bytes: bytes)))
-        }
-        try connection.execute("""
-            INSERT INTO outbox (exchange, routing_key, message_id, type, app_id, body, mandatory, sealed)
-            SELECT 'sampark.calls', $1, 'offer-' || u.id, 'call.offer.v2', $2, u.body, true, true
-            FROM unnest($3::bigint[], $4::bytea[]) WITH ORDINALITY AS u(id, body, n) ORDER BY u.n
-            """, [routingKey, appID, attempts, sealed], prepared: true)
-    }
 }
 
 /// A list with entries due at a centre, with what its campaign says about dispatch; most

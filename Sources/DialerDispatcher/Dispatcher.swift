@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import SamparkCore
 import SamparkPostgres
-import SamparkPrivacy
 import SamparkRuntime
 import ServiceLifecycle
 import Synchronization
@@ -44,16 +43,15 @@ public final class Dispatcher: Service, Sendable {
 
     /// - Parameter backlog: how many messages wait in this dispatcher's queue (offers are
     ///   reclaimed only when none do).
-    /// - Parameter vault: opens the numbers telephony gateways' offers carry.
     public init(settings: DispatchSettings, pool: PostgresPool, relay: OutboxRelay?, offerQueues: OfferQueues?,
-                vault: PhoneVault, appID: String = "dialer-dispatcher", logger: Logger, observer: DispatchObserver = DispatchObserver(),
+                appID: String = "dialer-dispatcher", logger: Logger, observer: DispatchObserver = DispatchObserver(),
                 backlog: (@Sendable () async -> Int)? = nil) {
         self.settings = settings
         self.pool = pool
         self.relay = relay
         self.logger = logger
         self.observer = observer
-        self.filler = CentreFill(settings: settings, appID: appID, vault: vault, offerQueues: offerQueues)
+        self.filler = CentreFill(settings: settings, appID: appID, offerQueues: offerQueues)
         self.backlog = backlog
     }
 

@@ -19,10 +19,9 @@ struct AMQPBench {
         var swiftPublish: [Double] = [], swiftConsume: [Double] = []
         var cPublish: [Double] = [], cConsume: [Double] = []
         let n = options.messages
-        let common = [configuration.host, String(configuration.port), configuration.user, configuration.password, queue, String(n)]
         for round in 1...options.rounds {
-            let cPub = baseline(["publish"] + common + [String(options.messageSize), String(options.window)])
-            let cCon = baseline(["consume"] + common + [String(options.prefetch)])
+            let cPub = try rabbitmqC(baselineBinary, "publish", url: url, queue: queue, count: n, [options.messageSize, options.window])
+            let cCon = try rabbitmqC(baselineBinary, "consume", url: url, queue: queue, count: n, [options.prefetch])
             try await expectEmpty(connection, queue, after: "the rabbitmq-c round")
             let sPub = try await publish(connection, queue: queue)
             let sCon = try await consume(connection, queue: queue)
@@ -41,16 +40,6 @@ struct AMQPBench {
             BenchRow(measure: "consume with ack, prefetch \(options.prefetch)", unit: "msg/s",
                      swift: swiftConsume, baseline: cConsume, baselineName: "rabbitmq-c direct", target: 0.95),
         ]
-    }
-
-    /// Messages per second of the C program.
-    private func baseline(_ arguments: [String]) -> Double {
-        let output = runProgram(baselineBinary, arguments)
-        guard let secondsField = output.split(separator: " ").first(where: { $0.hasPrefix("seconds=") }),
-              let elapsed = Double(secondsField.dropFirst("seconds=".count).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            fail("unexpected baseline output: \(output)")
-        }
-        return Double(options.messages) / elapsed
     }
 
     /// The same messages as the baseline (300 bytes, persistent, message id, content type,

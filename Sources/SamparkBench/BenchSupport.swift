@@ -104,6 +104,19 @@ func runProgram(_ executable: String, _ arguments: [String], environment extra: 
     return String(decoding: data, as: UTF8.self)
 }
 
+/// The plain rabbitmq-c program (Benchmarks/rabbitmq-c-baseline.c) on the broker at `url`:
+/// `publish QUEUE COUNT SIZE WINDOW` or `consume QUEUE COUNT PREFETCH`; returns messages per second.
+func rabbitmqC(_ binary: String, _ mode: String, url: String, queue: String, count: Int, _ rest: [Int]) throws -> Double {
+    let configuration = try AMQPConfiguration(url: url)
+    let output = runProgram(binary, [mode, configuration.host, String(configuration.port), configuration.user, configuration.password,
+                                     queue, String(count)] + rest.map(String.init))
+    guard let field = output.split(separator: " ").first(where: { $0.hasPrefix("seconds=") }),
+          let elapsed = Double(field.dropFirst("seconds=".count).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        fail("unexpected baseline output: \(output)")
+    }
+    return Double(count) / elapsed
+}
+
 /// Measures a Swift path and its baseline `rounds` times, alternating which goes first so
 /// drift on this shared machine hits both alike. Before each side: `reset` (empty the table),
 /// then CHECKPOINT through `pool`, so neither pays for the other's dirty pages and WAL. Each

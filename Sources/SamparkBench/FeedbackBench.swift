@@ -120,14 +120,7 @@ struct FeedbackBench {
 
         func ackOnly() async throws -> Double {
             try await fill()
-            let configuration = try AMQPConfiguration(url: amqpURL)
-            let output = runProgram(baselineBinary, ["consume", configuration.host, String(configuration.port), configuration.user,
-                                                     configuration.password, queue, String(n), "400"])
-            guard let field = output.split(separator: " ").first(where: { $0.hasPrefix("seconds=") }),
-                  let elapsed = Double(field.dropFirst("seconds=".count).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                fail("unexpected baseline output: \(output)")
-            }
-            return Double(n) / elapsed
+            return try rabbitmqC(baselineBinary, "consume", url: amqpURL, queue: queue, count: n, [400])
         }
 
         var swiftRates: [Double] = [], baselineRates: [Double] = []

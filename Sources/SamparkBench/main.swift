@@ -29,7 +29,8 @@ if options.only.isEmpty || options.only.contains("lists") {
 if options.only.isEmpty || options.only.contains("dispatch") {
     // Needs the release `dialer-dispatcher`, `feedback-aggregator` and `sampark` beside this binary.
     let bench = DispatchBench(options: options, amqpURL: environment("SAMPARK_TEST_AMQP_URL"),
-                              postgresURL: environment("SAMPARK_TEST_POSTGRES_URL"))
+                              postgresURL: environment("SAMPARK_TEST_POSTGRES_URL"),
+                              baselineBinary: environment("SAMPARK_BENCH_RABBITMQ_C"))
     do { rows += try await bench.run() } catch { fail("\(error)") }
 }
 if options.only.isEmpty || options.only.contains("feedback") {

@@ -3,7 +3,7 @@ import Foundation
 import SamparkPostgres
 import SamparkPrivacy
 
-/// `sampark rotate-phone-key`: re-seals every stored number (and every sealed outbox body)
+/// `sampark rotate-phone-key`: re-seals every stored number (in the outbox too)
 /// under the first key of `SAMPARK_PHONE_KEYS`, in batches, each its own short transaction,
 /// while the fleet runs. The steps (docs/security.md):
 ///
@@ -32,6 +32,8 @@ struct RotatePhoneKey: AsyncParsableCommand {
         ("contacts", "phone_sealed", "true"),
         ("people", "phone_sealed", "true"),
         ("list_entries", "phone_sealed", "phone_sealed IS NOT NULL"),
+        ("outbox", "phone_sealed", "phone_sealed IS NOT NULL"),
+        // Gateways' offers sealed whole, as written before migration 14.
         ("outbox", "body", "sealed"),
     ]
 

@@ -35,15 +35,22 @@ public final class OutboxRelay: Service, Sendable {
         /// RabbitMQ user, whose permissions cover what it publishes and nothing another worker
         /// does (docs/security.md). Nil: every row (tests, tools with one user).
         public var appID: String?
-        /// Opens the bodies written sealed (`outbox.sealed`: a gateway's offer, which carries a
-        /// full number) just before they are published. Nil: a sealed row fails the batch.
+        /// Opens the numbers written sealed beside a body (`outbox.phone_sealed`: a gateway's
+        /// offer, which carries a full number) just before they are published. Nil: such a row
+        /// fails the batch.
         public var phoneVault: PhoneVault?
+        /// Batches in flight at once while rows are waiting: the next batch is claimed while
+        /// the last is with the broker, so neither the database nor the broker waits for the
+        /// other (one at a time, each batch's claim, confirms and marking took turns).
+        public var batchesInFlight: Int
 
         public init(batchSize: Int = 500, pollInterval: Duration = .seconds(1), lease: Duration = .seconds(30),
                     keepPublished: Duration = .seconds(3600), keepInbox: Duration = .seconds(7 * 24 * 3600),
-                    cleanUpInterval: Duration = .seconds(300), appID: String? = nil, phoneVault: PhoneVault? = nil) {
+                    cleanUpInterval: Duration = .seconds(300), appID: String? = nil, phoneVault: PhoneVault? = nil,
+                    batchesInFlight: Int = 2) {
             self.appID = appID
             self.phoneVault = phoneVault
+            self.batchesInFlight = max(1, batchesInFlight)
             self.batchSize = batchSize
             self.pollInterval = pollInterval
             self.lease = lease
@@ -85,7 +92,7 @@ public final class OutboxRelay: Service, Sendable {
                 }
                 var relayed = 0
                 do {
-                    relayed = try await self.relayOnce()
+                    relayed = try await self.relayWaiting()
                 } catch {
                     self.logger.warning("outbox relay failed; trying again", metadata: ["error": "\(error)"])
                 }
@@ -97,7 +104,7 @@ public final class OutboxRelay: Service, Sendable {
         }
         // The runner stopped first (it is shut down before the relay): publish what its last
         // handlers committed, until nothing is left or the shutdown bound cancels us.
-        while !Task.isCancelled, let relayed = try? await relayOnce(), relayed > 0 {}
+        while !Task.isCancelled, let relayed = try? await relayWaiting(), relayed > 0 {}
     }
 
     private func sleep() async { await signal.sleep(upTo: settings.pollInterval) }
@@ -138,6 +145,36 @@ public final class OutboxRelay: Service, Sendable {
     /// Claims, publishes and marks one batch; returns how many rows it published.
     @discardableResult
     public func relayOnce() async throws -> Int {
+        try await publishAndMark(try await claim())
+    }
+
+    /// Relays batch after batch, up to `batchesInFlight` at once, until a claim comes back
+    /// short (nothing more is waiting); returns how many rows were published. A failed batch
+    /// ends the run with its error once the others in flight have settled; its unpublished
+    /// rows keep their lease and are tried again when it ends.
+    @discardableResult
+    public func relayWaiting() async throws -> Int {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            var inFlight = 0, published = 0
+            while true {
+                let rows = try await claim()
+                if !rows.isEmpty {
+                    group.addTask { try await self.publishAndMark(rows) }
+                    inFlight += 1
+                }
+                if inFlight > 0 && (inFlight >= settings.batchesInFlight || rows.count < settings.batchSize) {
+                    published += try await group.next() ?? 0
+                    inFlight -= 1
+                }
+                if rows.count < settings.batchSize { break }
+            }
+            while let n = try await group.next() { published += n }
+            return published
+        }
+    }
+
+    /// Claims a batch: leases the oldest unpublished rows (of this worker) to this relay.
+    private func claim() async throws -> [Row] {
         let leaseSeconds = Double(settings.lease.components.seconds)
         let batch = settings.batchSize
         let relayID = relayID, appID = settings.appID, vault = settings.phoneVault
@@ -150,7 +187,7 @@ public final class OutboxRelay: Service, Sendable {
                       AND ($4::text IS NULL OR app_id = $4::text)
                     ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
                 RETURNING id, exchange, routing_key, message_id, type, app_id, body, correlation_id,
-                          reply_to, mandatory, extract(epoch FROM created_at)::bigint AS created, sealed
+                          reply_to, mandatory, extract(epoch FROM created_at)::bigint AS created, sealed, phone_sealed
                 """, [leaseSeconds, relayID, batch, appID], prepared: true).map { row in
                 var properties = AMQPProperties(contentType: "application/json")
                 properties.messageID = try row.decode(String.self, column: "message_id")
@@ -160,11 +197,14 @@ public final class OutboxRelay: Service, Sendable {
                 properties.replyTo = try row.decode(String?.self, column: "reply_to")
                 properties.timestamp = UInt64(try row.decode(Int64.self, column: "created"))
                 var body = [UInt8](try row.decode(Data.self, column: "body"))
-                if try row.decode(Bool.self, column: "sealed") {
+                let phone = try row.decode(Data?.self, column: "phone_sealed")
+                // A row written before migration 14 holds a gateway's offer sealed whole.
+                let sealedWhole = try row.decode(Bool.self, column: "sealed")
+                if phone != nil || sealedWhole {
                     guard let vault else {
-                        throw PhoneVault.Failure("outbox message \(properties.messageID ?? "") is sealed and this relay has no phone keys")
+                        throw PhoneVault.Failure("outbox message \(properties.messageID ?? "") holds a sealed number and this relay has no phone keys")
                     }
-                    body = try vault.open(bytes: body)
+                    body = sealedWhole ? try vault.open(bytes: body) : try Self.body(body, withPhone: try vault.open([UInt8](phone!)))
                 }
                 let message = OutgoingMessage(exchange: try row.decode(String.self, column: "exchange"),
                                               routingKey: try row.decode(String.self, column: "routing_key"),
@@ -174,6 +214,11 @@ public final class OutboxRelay: Service, Sendable {
                 return Row(id: try row.decode(Int64.self, column: "id"), message: message)
             }
         }
+        return rows
+    }
+
+    /// Publishes a claimed batch under confirms and marks what the broker confirmed.
+    private func publishAndMark(_ rows: [Row]) async throws -> Int {
         guard !rows.isEmpty else { return 0 }
 
         // All in flight together, in order, each row learning its own fate, as one batch for
@@ -197,6 +242,19 @@ public final class OutboxRelay: Service, Sendable {
             throw firstFailure
         }
         return published.count
+    }
+
+    /// A body written with its phone left empty and last (`..."phone" : ""}}`, as the
+    /// dispatcher's SQL builds a gateway's offer) with `number` put in. A number is +91 and
+    /// digits (ingest checked it): nothing in it needs escaping.
+    public static func body(_ body: [UInt8], withPhone number: String) throws -> [UInt8] {
+        let end = Array(#""phone" : ""}}"#.utf8)
+        guard body.count >= end.count, body.suffix(end.count).elementsEqual(end), number.utf8.allSatisfy({ $0 == UInt8(ascii: "+") || (48...57).contains($0) }) else {
+            throw PhoneVault.Failure("an outbox body with a sealed number does not end with an empty phone, or the number is not one")
+        }
+        var out = body
+        out.insert(contentsOf: number.utf8, at: body.count - 3)
+        return out
     }
 
     private func deadLetterUnroutable(_ row: Row, error: Error) async -> Bool {

@@ -20,6 +20,7 @@ public enum Migrations {
         Migration(version: 11, name: "sealed_phones", sql: PackageResources._011_sealed_phones_sql),
         Migration(version: 12, name: "drop_clear_phones", sql: PackageResources._012_drop_clear_phones_sql),
         Migration(version: 13, name: "aggregates_fillfactor", sql: PackageResources._013_aggregates_fillfactor_sql),
+        Migration(version: 14, name: "outbox_phone", sql: PackageResources._014_outbox_phone_sql),
     ]
 }
 

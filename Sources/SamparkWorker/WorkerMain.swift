@@ -84,8 +84,9 @@ public enum WorkerMain {
                 pgConfiguration.parameters["options"] = ([pgConfiguration.parameters["options"]].compactMap { $0 } + options)
                     .joined(separator: " ")
             }
-            // One connection per concurrent handler, one for the relay, one for probes.
-            pool = PostgresPool(configuration: pgConfiguration, size: settings.concurrency + 2, logger: logger)
+            // One connection per concurrent handler, two for the relay (it claims a batch while
+            // it marks the last), one for probes.
+            pool = PostgresPool(configuration: pgConfiguration, size: settings.concurrency + 3, logger: logger)
             _ = try await connectPatiently(what: "PostgreSQL", logger: logger) { try await pool.query("SELECT 1") }
             if let vault { try await pool.withConnection { try vault.claim(on: $0) } }
             try await Topology.declare([queue], on: amqp)

@@ -10,14 +10,14 @@ import SamparkWorker
 // offer queues declared. docs/dispatch.md.
 let settings = readSettingsOrExit { try DispatchSettings(reader: SettingsReader()) }
 let refresh = Double(ProcessInfo.processInfo.environment["SAMPARK_OFFER_QUEUE_REFRESH"] ?? "") ?? 10
-// It opens the sealed numbers for telephony gateways' offers (SAMPARK_PHONE_KEYS).
+// Its relay opens the sealed numbers of telephony gateways' offers as it publishes them
+// (SAMPARK_PHONE_KEYS).
 await WorkerMain.run(name: "dialer-dispatcher", defaultHTTPPort: 8083, queue: Topology.dispatcherEvents, usesPhoneKeys: true,
                      parts: { context in
     let offerQueues = OfferQueues(amqp: context.amqp, pool: context.pool, interval: .milliseconds(Int(refresh * 1000)),
                                   logger: context.logger)
     let metrics = DispatchMetrics(registry: context.registry)
     let dispatcher = Dispatcher(settings: settings, pool: context.pool, relay: context.relay, offerQueues: offerQueues,
-                                vault: context.phoneVault!,
                                 logger: context.logger, observer: DispatchObserver(
                                     offered: { metrics.offered(centre: $0, count: $1) },
                                     refused: { metrics.refused(reason: $0, count: $1) },

@@ -182,8 +182,14 @@ final class Cluster: Sendable {
         var configuration = try PostgresConfiguration(url: postgresURL)
         configuration.applicationName = "e2e-check"
         let pool = PostgresPool(configuration: configuration, size: 1)
-        defer { Task { await pool.shutdown() } }
-        return try await pool.query(sql)[0].decode(T.self, at: 0)
+        do {
+            let value = try await pool.query(sql)[0].decode(T.self, at: 0)
+            await pool.shutdown()
+            return value
+        } catch {
+            await pool.shutdown()
+            throw error
+        }
     }
 
     /// Binds a report reader first (as a state IT team would be), asks for today's report, and

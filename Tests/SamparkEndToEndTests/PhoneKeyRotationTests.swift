@@ -25,6 +25,13 @@ import SamparkTestSupport
             let stored = try await cluster.query("SELECT count(*)::int FROM contacts", as: Int.self)
             #expect(stored == Scenario.goodContactRows)
             let hashesBefore = try await cluster.query("SELECT string_agg(encode(phone_hash, 'hex'), ',' ORDER BY id) FROM contacts", as: String.self)
+            // A gateway's offer not yet published: its number sealed beside the body.
+            #expect(try await cluster.query("""
+                INSERT INTO outbox (exchange, routing_key, message_id, type, app_id, body, phone_sealed)
+                SELECT 'sampark.calls', 'call.offer.c1.gateway', 'offer-1', 'call.offer.v2', 'dialer-dispatcher',
+                       convert_to('{"contact" : {"phone" : ""}}', 'UTF8'), s
+                FROM (SELECT \(TestPhones.sql("+919876500001"))) AS x(h, s, t) RETURNING 1
+                """, as: Int.self) == 1)
 
             // Another key under the id the numbers were sealed with: refused, nothing changed.
             let otherOne = "2:" + Data((0..<32).map { UInt8(200 - $0) }).base64EncodedString() + ",1:" + Data(repeating: 7, count: 32).base64EncodedString()
@@ -38,12 +45,14 @@ import SamparkTestSupport
             let rotated = try await cluster.run(Cluster.binDirectory.appendingPathComponent("sampark"), ["rotate-phone-key", "--batch", "100"],
                                                 extraEnvironment: ["SAMPARK_PHONE_KEYS": Self.newKey + "," + TestPhones.keys])
             #expect(rotated.status == 0, "\(rotated.output)")
-            // The contacts, Pushpa's main number, and her second one (counted per person).
-            #expect(rotated.output.contains("re-sealed \(stored + 2) values under key 2; none is sealed under another key"), "\(rotated.output)")
+            // The contacts, Pushpa's main number, her second one (counted per person), and the
+            // gateway's offer waiting in the outbox.
+            #expect(rotated.output.contains("re-sealed \(stored + 3) values under key 2; none is sealed under another key"), "\(rotated.output)")
             #expect(rotated.output.contains("rotate-phone-key: contacts: \(stored) re-sealed"), "progress is shown: \(rotated.output)")
             for sql in ["SELECT count(*)::int FROM contacts WHERE get_byte(phone_sealed, 0) <> 2",
                         "SELECT count(*)::int FROM people WHERE get_byte(phone_sealed, 0) <> 2",
-                        "SELECT count(*)::int FROM people, unnest(other_phones_sealed) s WHERE get_byte(s, 0) <> 2"] {
+                        "SELECT count(*)::int FROM people, unnest(other_phones_sealed) s WHERE get_byte(s, 0) <> 2",
+                        "SELECT count(*)::int FROM outbox WHERE get_byte(phone_sealed, 0) <> 2"] {
                 #expect(try await cluster.query(sql, as: Int.self) == 0, "\(sql)")
             }
             #expect(try await cluster.query("SELECT string_agg(encode(phone_hash, 'hex'), ',' ORDER BY id) FROM contacts", as: String.self)

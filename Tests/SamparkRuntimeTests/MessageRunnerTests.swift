@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 import SamparkAMQP
 import SamparkCore
@@ -290,5 +291,52 @@ import SamparkTestSupport
             throw error
         }
         await fixture.tearDown()
+    }
+}
+
+/// The relay keeps batches in flight while rows are waiting, and relays side by side share the
+/// rows: each is published once and marked once.
+@Suite struct OutboxRelayTests {
+    @Test func twoRelaysWithBatchesInFlightPublishEveryRowOnce() async throws {
+        let fixture = try await RuntimeFixture.make()
+        do {
+            let rows = 1_050
+            try await fixture.pool.execute("""
+                INSERT INTO outbox (exchange, routing_key, message_id, type, body)
+                SELECT '', $1, 'row-' || i, 'test.pong.v1', convert_to('{"n":' || i || '}', 'UTF8') FROM generate_series(1, $2) i
+                """, [fixture.replyQueue, rows])
+            var logger = Logger(label: "relay-test")
+            logger.logLevel = .warning
+            // Batches of 100, three in flight each: eleven batches, claimed by both at once.
+            let relays = (1...2).map { _ in
+                OutboxRelay(settings: .init(batchSize: 100, batchesInFlight: 3), amqp: fixture.amqp, pool: fixture.pool, logger: logger)
+            }
+            let published = try await withThrowingTaskGroup(of: Int.self) { group in
+                for relay in relays { group.addTask { try await relay.relayWaiting() } }
+                return try await group.reduce(0, +)
+            }
+            #expect(published == rows, "the relays together published each row once")
+            #expect(try await fixture.pool.query("SELECT count(*)::int FROM outbox WHERE published_at IS NULL")[0].decode(Int.self, at: 0) == 0)
+            let delivered = try await fixture.take(rows + 1, from: fixture.replyQueue, timeout: .seconds(10))
+            let ids = delivered.compactMap(\.properties.messageID)
+            #expect(ids.count == rows, "no row published twice: \(ids.count) messages")
+            #expect(Set(ids) == Set((1...rows).map { "row-\($0)" }))
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+        await fixture.tearDown()
+    }
+}
+
+/// A gateway's offer is stored with its number sealed beside a body whose phone is empty and
+/// last; the relay puts the number there, and refuses a body of any other shape.
+@Suite struct OutboxPhoneTests {
+    @Test func theNumberGoesIntoTheEmptyPhoneAtTheBodysEnd() throws {
+        let body = Array(#"{"attempt_id" : 7, "contact" : {"name" : "A", "phone" : ""}}"#.utf8)
+        let published = try OutboxRelay.body(body, withPhone: "+919876543210")
+        #expect(String(decoding: published, as: UTF8.self) == #"{"attempt_id" : 7, "contact" : {"name" : "A", "phone" : "+919876543210"}}"#)
+        #expect(throws: PhoneVault.Failure.self) { try OutboxRelay.body(Array(#"{"phone" : "x"}}"#.utf8), withPhone: "+919876543210") }
+        #expect(throws: PhoneVault.Failure.self) { try OutboxRelay.body(body, withPhone: "\"}, \"x\" : \"") }
     }
 }

@@ -31,9 +31,4 @@ extension TestPhones {
     public static func columns(_ number: String) -> String {
         "hmac(\(number), '\(hashKey)', 'sha256'), '\\x01'::bytea || gen_random_bytes(41), right(\(number), 4)"
     }
-
-    /// An outbox body as published: opened if the dispatcher sealed it (a gateway's offer).
-    public static func published(_ body: Data, sealed: Bool) throws -> [UInt8] {
-        sealed ? try vault.open(bytes: [UInt8](body)) : [UInt8](body)
-    }
 }

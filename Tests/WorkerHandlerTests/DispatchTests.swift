@@ -72,8 +72,15 @@ import SamparkTestSupport
         }
     }
 
+    /// An outbox body as the relay publishes it: with the number its row holds sealed (a
+    /// gateway's offer) put in.
+    static func published(_ body: Data, phoneSealed: Data?) throws -> [UInt8] {
+        guard let phoneSealed else { return [UInt8](body) }
+        return try OutboxRelay.body([UInt8](body), withPhone: try TestPhones.vault.open([UInt8](phoneSealed)))
+    }
+
     static func dispatcher(_ db: FreshDatabase, at date: Date, hours: CallingHours = .standard) -> Dispatcher {
-        Dispatcher(settings: DispatchSettings(hours: hours, clock: .fixed(at: date)), pool: db.pool, relay: nil, offerQueues: nil, vault: TestPhones.vault,
+        Dispatcher(settings: DispatchSettings(hours: hours, clock: .fixed(at: date)), pool: db.pool, relay: nil, offerQueues: nil,
                    logger: Logger(label: "test"))
     }
 
@@ -116,7 +123,7 @@ import SamparkTestSupport
             // Ten entries for each centre.
             try await db.pool.execute("UPDATE list_entries SET centre_id = 1 + (contact_id - 101) / 10")
             let dispatcher = Dispatcher(settings: DispatchSettings(fillsAtOnce: 2, clock: .fixed(at: Self.ist("2028-11-01T11:00:00"))),
-                                        pool: db.pool, relay: nil, offerQueues: nil, vault: TestPhones.vault, logger: Logger(label: "test"))
+                                        pool: db.pool, relay: nil, offerQueues: nil, logger: Logger(label: "test"))
             let round = try await dispatcher.round()
             #expect(round.offered == 2 + 3 + 4 + 5 + 6 + 7)
             #expect(try await db.strings("SELECT centre_id || ':' || count(*) FROM offers WHERE state = 'live' GROUP BY centre_id ORDER BY centre_id")
@@ -404,11 +411,11 @@ import SamparkTestSupport
                 """)
             // 41 minutes on (10 to expire, 30 for the longest call), with an outcome waiting: nothing.
             let later = Self.ist("2028-11-01T10:41:00")
-            let waiting = Dispatcher(settings: DispatchSettings(clock: .fixed(at: later)), pool: db.pool, relay: nil, offerQueues: nil, vault: TestPhones.vault,
+            let waiting = Dispatcher(settings: DispatchSettings(clock: .fixed(at: later)), pool: db.pool, relay: nil, offerQueues: nil,
                                      logger: Logger(label: "test"), backlog: { 1 })
             #expect(try await waiting.round().reclaimed == 0)
             // The queue drained: voter 5's offer is reclaimed (and offered again), voter 6's kept.
-            let drained = Dispatcher(settings: DispatchSettings(clock: .fixed(at: later)), pool: db.pool, relay: nil, offerQueues: nil, vault: TestPhones.vault,
+            let drained = Dispatcher(settings: DispatchSettings(clock: .fixed(at: later)), pool: db.pool, relay: nil, offerQueues: nil,
                                      logger: Logger(label: "test"), backlog: { 0 })
             let round = try await drained.round()
             #expect(round.reclaimed == 1 && round.offered == 1)
@@ -442,15 +449,17 @@ import SamparkTestSupport
             try await Self.agents(db, 12, at: t)
             #expect(try await db.count("SELECT count(*) FROM offers o JOIN list_entries e ON e.id = o.entry_id WHERE o.state = 'live' AND e.list_id = 2") == 4)
             #expect(try await db.count("SELECT count(*) FROM offers o JOIN list_entries e ON e.id = o.entry_id WHERE o.state = 'live' AND e.list_id = 1") == 8)
-            // Offers to desks carry the number masked; the gateway's carry it whole, sealed in
-            // the outbox (the relay opens it to publish it), so no table holds the number.
-            let rows = try await db.pool.query("SELECT body, sealed FROM outbox WHERE type = 'call.offer.v2' ORDER BY id")
-            #expect(try rows.filter { try $0.decode(Bool.self, at: 1) }.count == 4, "the four gateway offers, sealed")
+            // Offers to desks carry the number masked; the gateway's carry it whole, its outbox
+            // row holding it sealed beside the body (the relay puts it in as it publishes), so
+            // no table holds the number.
+            let rows = try await db.pool.query("SELECT body, phone_sealed, sealed FROM outbox WHERE type = 'call.offer.v2' ORDER BY id")
+            #expect(try rows.filter { try $0.decode(Data?.self, at: 1) != nil }.count == 4, "the four gateway offers, each with its number sealed")
+            #expect(try rows.allSatisfy { try !$0.decode(Bool.self, at: 2) }, "no body sealed whole any more")
             for row in rows {
                 #expect(!String(decoding: try row.decode(Data.self, at: 0), as: UTF8.self).contains("+9198000000"), "no number in clear")
             }
             let bodies = try rows.map {
-                try MessageCoding.decode(CallOffer.self, from: try TestPhones.published(try $0.decode(Data.self, at: 0), sealed: try $0.decode(Bool.self, at: 1)))
+                try MessageCoding.decode(CallOffer.self, from: try Self.published(try $0.decode(Data.self, at: 0), phoneSealed: try $0.decode(Data?.self, at: 1)))
             }
             let desk = try #require(bodies.first { $0.dialing == .preview }), gateway = try #require(bodies.first { $0.dialing == .gateway })
             #expect(desk.contact.phone.hasPrefix("+91******") && desk.contact.phone.count == 13)

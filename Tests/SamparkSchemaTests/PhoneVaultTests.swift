@@ -50,6 +50,21 @@ import SamparkTestSupport
         let stored = vault.stored("+919800000001")
         #expect(stored.tail == "0001")
         #expect([UInt8](PhoneVault.bytes(hex: stored.hash)) == vault.hash("+919800000001"))
+        // The standard HMAC-SHA-256, as pgcrypto's hmac() computes it (the vault keys its HMAC
+        // once and copies it per number): `openssl dgst -sha256 -hmac KEY` of the number.
+        #expect(PhoneVault.hex(vault.hash("+919800000001")) == "\\x42ea4b5b3c29dcd0c9aaa78ac8f11b9e1e94ee19c6d9d9696d1aabc6760678a5")
+    }
+
+    /// Nonces come from the system's random bytes, read 16 KiB (1,365 nonces) at a time: across
+    /// several refills, from several threads, no two seals share one and each opens.
+    @Test func everySealHasANonceOfItsOwn() async throws {
+        let vault = try PhoneVault(keys: "1:\(Self.keyOne)", hashKey: Self.hashKey)
+        let sealed = await withTaskGroup(of: [[UInt8]].self) { group in
+            for _ in 0..<4 { group.addTask { (0..<1_500).map { _ in vault.seal("+919800000001") } } }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(Set(sealed.map { Array($0[1...12]) }).count == 6_000)
+        #expect(try sealed.allSatisfy { try vault.open($0) == "+919800000001" })
     }
 
     @Test(arguments: [

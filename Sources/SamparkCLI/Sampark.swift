@@ -30,21 +30,9 @@ struct ServerOptions: ParsableArguments {
         amqpURL ?? ProcessInfo.processInfo.environment["SAMPARK_AMQP_URL"] ?? "amqp://sampark:sampark@127.0.0.1:55672/%2f"
     }
 
-    /// Runs `body` with a connection of its own and closes the connection before returning,
-    /// whether `body` returns or throws, so the process never exits while the connection's
-    /// thread still runs: a detached close raced the exit's destructors, and over amqps
-    /// OpenSSL's exit-time cleanup freed what that thread was using ("double free or
-    /// corruption" in `sampark load`, seen in CI).
+    /// Runs `body` with a connection of its own, closed before this returns (`releasing`).
     func withConnection<T>(name: String, _ body: (AMQPConnection) async throws -> T) async throws -> T {
-        let amqp = try await connect(name: name)
-        do {
-            let value = try await body(amqp)
-            await amqp.close()
-            return value
-        } catch {
-            await amqp.close()
-            throw error
-        }
+        try await releasing(try await connect(name: name), with: { await $0.close() }, body)
     }
 
     private func connect(name: String) async throws -> AMQPConnection {
@@ -63,22 +51,28 @@ struct DatabaseOptions: ParsableArguments {
     @Option(help: "PostgreSQL URL of the owner (default: $SAMPARK_POSTGRES_URL, else the local demo database).")
     var postgresURL: String?
 
-    /// Runs `body` with a pool and shuts the pool down before returning, so the process never
-    /// exits while the pool's threads still run (a detached shutdown raced the exit's
-    /// destructors and crashed the CLI now and then).
+    /// Runs `body` with a pool, shut down before this returns (`releasing`).
     func withPool<T>(applicationName: String, _ body: (PostgresPool) async throws -> T) async throws -> T {
         var configuration = try PostgresConfiguration(url: postgresURL ?? ProcessInfo.processInfo.environment["SAMPARK_POSTGRES_URL"]
                                                       ?? "postgres://sampark:sampark@127.0.0.1:55432/sampark")
         configuration.applicationName = applicationName
-        let pool = PostgresPool(configuration: configuration, size: 1)
-        do {
-            let value = try await body(pool)
-            await pool.shutdown()
-            return value
-        } catch {
-            await pool.shutdown()
-            throw error
-        }
+        return try await releasing(PostgresPool(configuration: configuration, size: 1), with: { await $0.shutdown() }, body)
+    }
+}
+
+/// Runs `body` with `resource` and releases it before returning, whether `body` returns or
+/// throws, so the process never exits while a connection's or a pool's threads still run. A
+/// detached release raced the exit's destructors: `db-login` crashed now and then, and over
+/// amqps OpenSSL's exit-time cleanup freed what the connection's thread was using ("double
+/// free or corruption" in `sampark load`, seen in CI).
+func releasing<R, T>(_ resource: R, with release: (R) async -> Void, _ body: (R) async throws -> T) async throws -> T {
+    do {
+        let value = try await body(resource)
+        await release(resource)
+        return value
+    } catch {
+        await release(resource)
+        throw error
     }
 }
 

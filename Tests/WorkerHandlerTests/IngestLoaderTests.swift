@@ -354,6 +354,14 @@ import SamparkTestSupport
         #expect(PhoneNumber.parse("9876543210") != nil)
     }
 
+    /// COPY's text format: backslash, tab, line feed and carriage return escaped, everything
+    /// between them as it is, NULL as `\N`.
+    @Test func copyTextEscapesOnlyWhatCopyReads() {
+        var buffer: [UInt8] = []
+        CopyText.appendRow(["\\x0aff", "a\tb\nc\rd\\", "नाम", nil, "", "\\"], to: &buffer)
+        #expect(String(decoding: buffer, as: UTF8.self) == "\\\\x0aff\ta\\tb\\nc\\rd\\\\\tनाम\t\\N\t\t\\\\\n")
+    }
+
     @Test func overlongValuesAreRejectedNotStored() throws {
         let fields = Fields(columns: Columns(["name"]), values: [String(repeating: "अ", count: 301)])
         #expect(throws: RowRejection("name", "is longer than 300 characters")) { _ = try fields.required("name") }

@@ -142,12 +142,6 @@ public final class OutboxRelay: Service, Sendable {
         let message: OutgoingMessage
     }
 
-    /// Claims, publishes and marks one batch; returns how many rows it published.
-    @discardableResult
-    public func relayOnce() async throws -> Int {
-        try await publishAndMark(try await claim())
-    }
-
     /// Relays batch after batch, up to `batchesInFlight` at once, until a claim comes back
     /// short (nothing more is waiting); returns how many rows were published. A failed batch
     /// ends the run with its error once the others in flight have settled; its unpublished

@@ -14,8 +14,9 @@ import Synchronization
 /// same rows, and rows claimed by a relay that died are taken over when the lease ends. A row
 /// is marked published only after the broker confirmed it; a relay killed in between
 /// publishes it again, and the consumer's inbox drops the repeat. A message the broker
-/// returns as unroutable is dead-lettered with the reason (routing key `outbox.unroutable`)
-/// rather than retried forever.
+/// returns as unroutable, or one whose sealed number does not open, is dead-lettered with the
+/// reason (routing key `outbox.unroutable`) rather than retried forever or left to hold up
+/// the rows behind it.
 public final class OutboxRelay: Service, Sendable {
     public struct Settings: Sendable {
         public var batchSize: Int
@@ -140,6 +141,9 @@ public final class OutboxRelay: Service, Sendable {
     struct Row: Sendable {
         let id: Int64
         let message: OutgoingMessage
+        /// Why the message cannot go out as written (its sealed number does not open): it is
+        /// dead-lettered instead.
+        var unpublishable: String? = nil
     }
 
     /// Relays batch after batch, up to `batchesInFlight` at once, until a claim comes back
@@ -194,18 +198,24 @@ public final class OutboxRelay: Service, Sendable {
                 let phone = try row.decode(Data?.self, column: "phone_sealed")
                 // A row written before migration 14 holds a gateway's offer sealed whole.
                 let sealedWhole = try row.decode(Bool.self, column: "sealed")
+                // A number that does not open (no keys, another key, a changed value) makes
+                // that message unpublishable, not the batch: it is dead-lettered as stored,
+                // and the rows behind it go on.
+                var unpublishable: String?
                 if phone != nil || sealedWhole {
-                    guard let vault else {
-                        throw PhoneVault.Failure("outbox message \(properties.messageID ?? "") holds a sealed number and this relay has no phone keys")
+                    do {
+                        guard let vault else { throw PhoneVault.Failure("it holds a sealed number and this relay has no phone keys") }
+                        body = sealedWhole ? try vault.open(bytes: body) : try Self.body(body, withPhone: try vault.open([UInt8](phone!)))
+                    } catch {
+                        unpublishable = "cannot be published: \(error)"
                     }
-                    body = sealedWhole ? try vault.open(bytes: body) : try Self.body(body, withPhone: try vault.open([UInt8](phone!)))
                 }
                 let message = OutgoingMessage(exchange: try row.decode(String.self, column: "exchange"),
                                               routingKey: try row.decode(String.self, column: "routing_key"),
                                               body: body,
                                               properties: properties,
                                               mandatory: try row.decode(Bool.self, column: "mandatory"))
-                return Row(id: try row.decode(Int64.self, column: "id"), message: message)
+                return Row(id: try row.decode(Int64.self, column: "id"), message: message, unpublishable: unpublishable)
             }
         }
         return rows
@@ -217,16 +227,20 @@ public final class OutboxRelay: Service, Sendable {
 
         // All in flight together, in order, each row learning its own fate, as one batch for
         // the connection's thread rather than a task and a continuation per row.
-        let fates = await amqp.publishEach(rows.map(\.message))
+        let ready = rows.filter { $0.unpublishable == nil }
+        let fates = await amqp.publishEach(ready.map(\.message))
         var published: [Int64] = []
         var firstFailure: Error?
-        for (row, error) in zip(rows, fates) {
+        for (row, error) in zip(ready, fates) {
             guard let error else { published.append(row.id); continue }
-            if case AMQPError.publishReturned = error, await deadLetterUnroutable(row, error: error) {
+            if case AMQPError.publishReturned = error, await deadLetter(row, reason: "unroutable: \(error)") {
                 published.append(row.id)
             } else if firstFailure == nil {
                 firstFailure = error
             }
+        }
+        for row in rows where row.unpublishable != nil {
+            if await deadLetter(row, reason: row.unpublishable!) { published.append(row.id) }
         }
         if !published.isEmpty {
             try await pool.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1)", [published], prepared: true)
@@ -251,18 +265,21 @@ public final class OutboxRelay: Service, Sendable {
         return out
     }
 
-    private func deadLetterUnroutable(_ row: Row, error: Error) async -> Bool {
+    /// A message that cannot be delivered as written (no queue takes it, or its sealed number
+    /// does not open) goes to `outbox.unroutable` with the reason, as stored (a sealed number
+    /// stays sealed), and its row counts as published: never retried forever, never dropped.
+    private func deadLetter(_ row: Row, reason: String) async -> Bool {
         var properties = row.message.properties
-        properties.headers[Headers.reason] = .string(Headers.clip("unroutable: \(error)"))
+        properties.headers[Headers.reason] = .string(Headers.clip(reason))
         properties.headers["x-sampark-exchange"] = .string(row.message.exchange)
         properties.headers["x-sampark-routing-key"] = .string(row.message.routingKey)
         let copy = OutgoingMessage(exchange: Topology.deadLetterExchange, routingKey: Topology.unroutableRoutingKey,
                                    body: row.message.body, properties: properties)
         do {
             try await amqp.publish(copy)
-            logger.error("outbox message was unroutable; dead-lettered", metadata: [
+            logger.error("outbox message could not be delivered as written; dead-lettered", metadata: [
                 "message_id": "\(properties.messageID ?? "")", "type": "\(properties.type ?? "")",
-                "exchange": "\(row.message.exchange)", "routing_key": "\(row.message.routingKey)",
+                "exchange": "\(row.message.exchange)", "routing_key": "\(row.message.routingKey)", "reason": "\(reason)",
             ])
             return true
         } catch {

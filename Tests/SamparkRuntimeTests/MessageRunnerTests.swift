@@ -329,6 +329,44 @@ import SamparkTestSupport
     }
 }
 
+/// A message whose sealed number does not open is dead-lettered as stored, with the reason,
+/// and the rows around it go out: one bad row never holds up a worker's outbox.
+@Suite struct OutboxUnpublishableTests {
+    @Test func aNumberThatDoesNotOpenIsDeadLetteredAndTheRestGoOut() async throws {
+        let fixture = try await RuntimeFixture.make()
+        do {
+            // A queue of this test's own on the dead letters' route (other tests read the
+            // shared outbox.unroutable queue).
+            let letters = TestEnvironment.uniqueName("rt.letters")
+            try await fixture.amqp.declare(QueueDeclaration(name: letters, durable: false, exclusive: true, autoDelete: true))
+            try await fixture.amqp.bind(QueueBinding(queue: letters, exchange: Topology.deadLetterExchange, routingKey: Topology.unroutableRoutingKey))
+            let bad = "bad-\(letters)"
+            try await fixture.pool.execute("""
+                INSERT INTO outbox (exchange, routing_key, message_id, type, body, phone_sealed) VALUES
+                    ('', $1, 'good-1', 'test.pong.v1', convert_to('{"n":1}', 'UTF8'), NULL),
+                    ('', $1, $2, 'call.offer.v2', convert_to('{"contact" : {"phone" : ""}}', 'UTF8'), '\\x01000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d'),
+                    ('', $1, 'good-2', 'test.pong.v1', convert_to('{"n":2}', 'UTF8'), NULL)
+                """, [fixture.replyQueue, bad])
+            var logger = Logger(label: "relay-test")
+            logger.logLevel = .critical
+            let relay = OutboxRelay(settings: .init(batchSize: 100, phoneVault: TestPhones.vault), amqp: fixture.amqp, pool: fixture.pool, logger: logger)
+            #expect(try await relay.relayWaiting() == 3, "two published, one dead-lettered: all three settled")
+            #expect(try await fixture.pool.query("SELECT count(*)::int FROM outbox WHERE published_at IS NULL")[0].decode(Int.self, at: 0) == 0)
+            let delivered = try await fixture.take(2, from: fixture.replyQueue, timeout: .seconds(10))
+            #expect(Set(delivered.compactMap(\.properties.messageID)) == ["good-1", "good-2"])
+            let letter = try #require(try await fixture.take(1, from: letters, timeout: .seconds(10)).first)
+            #expect(letter.properties.messageID == bad)
+            #expect(letter.properties.headers[Headers.reason]?.stringValue?.hasPrefix("cannot be published: a value sealed with phone key 1 does not open") == true,
+                    "\(String(describing: letter.properties.headers[Headers.reason]))")
+            #expect(String(decoding: letter.body, as: UTF8.self) == #"{"contact" : {"phone" : ""}}"#, "as stored: no number put in")
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+        await fixture.tearDown()
+    }
+}
+
 /// A gateway's offer is stored with its number sealed beside a body whose phone is empty and
 /// last; the relay puts the number there, and refuses a body of any other shape.
 @Suite struct OutboxPhoneTests {

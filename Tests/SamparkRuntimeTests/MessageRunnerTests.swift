@@ -267,8 +267,7 @@ import SamparkTestSupport
 /// The inbox and the outbox do not grow without end.
 @Suite struct OutboxRetentionTests {
     @Test func onlyRowsPastKeepingAreDeleted() async throws {
-        let fixture = try await RuntimeFixture.make()
-        do {
+        try await RuntimeFixture.with { fixture in
             try await fixture.pool.execute("""
                 INSERT INTO outbox (exchange, routing_key, message_id, type, body, published_at) VALUES
                     ('', 'q', 'old-published', 't', '\\x00', now() - interval '2 hours'),
@@ -286,11 +285,7 @@ import SamparkTestSupport
             #expect(outbox == ["new-published", "old-unpublished"], "unpublished rows are never deleted, however old")
             let inbox = try await fixture.pool.query("SELECT message_id FROM inbox ORDER BY message_id").map { try $0.decode(String.self, at: 0) }
             #expect(inbox == ["recent"])
-        } catch {
-            await fixture.tearDown()
-            throw error
         }
-        await fixture.tearDown()
     }
 }
 
@@ -298,8 +293,7 @@ import SamparkTestSupport
 /// rows: each is published once and marked once.
 @Suite struct OutboxRelayTests {
     @Test func twoRelaysWithBatchesInFlightPublishEveryRowOnce() async throws {
-        let fixture = try await RuntimeFixture.make()
-        do {
+        try await RuntimeFixture.with { fixture in
             let rows = 1_050
             try await fixture.pool.execute("""
                 INSERT INTO outbox (exchange, routing_key, message_id, type, body)
@@ -321,11 +315,7 @@ import SamparkTestSupport
             let ids = delivered.compactMap(\.properties.messageID)
             #expect(ids.count == rows, "no row published twice: \(ids.count) messages")
             #expect(Set(ids) == Set((1...rows).map { "row-\($0)" }))
-        } catch {
-            await fixture.tearDown()
-            throw error
         }
-        await fixture.tearDown()
     }
 }
 
@@ -333,8 +323,7 @@ import SamparkTestSupport
 /// and the rows around it go out: one bad row never holds up a worker's outbox.
 @Suite struct OutboxUnpublishableTests {
     @Test func aNumberThatDoesNotOpenIsDeadLetteredAndTheRestGoOut() async throws {
-        let fixture = try await RuntimeFixture.make()
-        do {
+        try await RuntimeFixture.with { fixture in
             // A queue of this test's own on the dead letters' route (other tests read the
             // shared outbox.unroutable queue).
             let letters = TestEnvironment.uniqueName("rt.letters")
@@ -359,11 +348,7 @@ import SamparkTestSupport
             #expect(letter.properties.headers[Headers.reason]?.stringValue?.hasPrefix("cannot be published: a value sealed with phone key 1 does not open") == true,
                     "\(String(describing: letter.properties.headers[Headers.reason]))")
             #expect(String(decoding: letter.body, as: UTF8.self) == #"{"contact" : {"phone" : ""}}"#, "as stored: no number put in")
-        } catch {
-            await fixture.tearDown()
-            throw error
         }
-        await fixture.tearDown()
     }
 }
 

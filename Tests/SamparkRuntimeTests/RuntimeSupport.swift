@@ -202,6 +202,18 @@ final class RuntimeFixture: Sendable {
         return collected.withLock { $0 }
     }
 
+    /// Runs `body` with a fresh fixture, torn down afterwards whether `body` passes or throws.
+    static func with(_ body: (RuntimeFixture) async throws -> Void) async throws {
+        let fixture = try await make()
+        do {
+            try await body(fixture)
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+        await fixture.tearDown()
+    }
+
     func tearDown() async {
         for name in [queue.name, queue.deadQueue, replyQueue] + (1...retry.delays.count).map({ RetryPolicy.delayQueue(for: queue.name, retry: $0) }) {
             try? await amqp.deleteQueue(name)

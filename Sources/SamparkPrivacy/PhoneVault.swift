@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import SamparkPostgres
+import Synchronization
 
 /// How Sampark keeps phone numbers at rest: no table holds one in clear.
 ///
@@ -195,32 +196,33 @@ extension PhoneVault {
 
 /// Random 96-bit nonces for AES-GCM, read from the kernel's random source 16 KiB at a time.
 /// `AES.GCM.Nonce()` asks the system twice per nonce (a system call each), which showed as a
-/// tenth of an ingest-worker's time when it sealed a million numbers. Random nonces are what
-/// GCM needs here: one key seals at most some hundreds of millions of numbers between
-/// rotations, far below the 2^32 messages at which random 96-bit nonces become a risk.
-///
-/// @unchecked Sendable: the buffer and its position are only touched under `lock`.
-final class NonceSource: @unchecked Sendable {
-    private let lock = NSLock()
-    private var buffer = [UInt8]()
-    private var position = 0
-    private let urandom = FileHandle(forReadingAtPath: "/dev/urandom")
+/// tenth of an ingest-worker's time when it sealed a million numbers. The nonces are as random
+/// as before; only where they are read changed. (Random nonces keep one key within NIST's bound
+/// of 2^32 seals; a key seals each stored number once, plus what a reload changes, and
+/// `sampark rotate-phone-key` starts a new key.)
+final class NonceSource: Sendable {
+    private struct Buffer {
+        var bytes: [UInt8] = []
+        var position = 0
+    }
     private static let refill = 16 << 10
+    private let buffer = Mutex(Buffer())
+    private let urandom = FileHandle(forReadingAtPath: "/dev/urandom")
 
     func next() -> AES.GCM.Nonce {
-        lock.lock()
-        defer { lock.unlock() }
-        if position + 12 > buffer.count {
-            if let bytes = try? urandom?.read(upToCount: Self.refill), bytes.count == Self.refill {
-                buffer = [UInt8](bytes)
-            } else {
-                // No /dev/urandom (or a short read): the system generator, as AES.GCM.Nonce() uses.
-                var generator = SystemRandomNumberGenerator()
-                buffer = (0..<(Self.refill / 8)).flatMap { _ in withUnsafeBytes(of: generator.next()) { Array($0) } }
+        buffer.withLock { buffer in
+            if buffer.position + 12 > buffer.bytes.count {
+                if let bytes = try? urandom?.read(upToCount: Self.refill), bytes.count == Self.refill {
+                    buffer.bytes = [UInt8](bytes)
+                } else {
+                    // No /dev/urandom (or a short read): the system generator, as AES.GCM.Nonce() uses.
+                    var generator = SystemRandomNumberGenerator()
+                    buffer.bytes = (0..<(Self.refill / 8)).flatMap { _ in withUnsafeBytes(of: generator.next()) { Array($0) } }
+                }
+                buffer.position = 0
             }
-            position = 0
+            defer { buffer.position += 12 }
+            return try! AES.GCM.Nonce(data: buffer.bytes[buffer.position..<(buffer.position + 12)])
         }
-        defer { position += 12 }
-        return try! AES.GCM.Nonce(data: buffer[position..<(position + 12)])
     }
 }

@@ -33,8 +33,6 @@ struct RotatePhoneKey: AsyncParsableCommand {
         ("people", "phone_sealed", "true"),
         ("list_entries", "phone_sealed", "phone_sealed IS NOT NULL"),
         ("outbox", "phone_sealed", "phone_sealed IS NOT NULL"),
-        // Gateways' offers sealed whole, as written before migration 14.
-        ("outbox", "body", "sealed"),
     ]
 
     func run() async throws {

@@ -185,7 +185,7 @@ public final class OutboxRelay: Service, Sendable {
                       AND ($4::text IS NULL OR app_id = $4::text)
                     ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
                 RETURNING id, exchange, routing_key, message_id, type, app_id, body, correlation_id,
-                          reply_to, mandatory, extract(epoch FROM created_at)::bigint AS created, sealed, phone_sealed
+                          reply_to, mandatory, extract(epoch FROM created_at)::bigint AS created, phone_sealed
                 """, [leaseSeconds, relayID, batch, appID], prepared: true).map { row in
                 var properties = AMQPProperties(contentType: "application/json")
                 properties.messageID = try row.decode(String.self, column: "message_id")
@@ -195,17 +195,14 @@ public final class OutboxRelay: Service, Sendable {
                 properties.replyTo = try row.decode(String?.self, column: "reply_to")
                 properties.timestamp = UInt64(try row.decode(Int64.self, column: "created"))
                 var body = [UInt8](try row.decode(Data.self, column: "body"))
-                let phone = try row.decode(Data?.self, column: "phone_sealed")
-                // A row written before migration 14 holds a gateway's offer sealed whole.
-                let sealedWhole = try row.decode(Bool.self, column: "sealed")
                 // A number that does not open (no keys, another key, a changed value) makes
                 // that message unpublishable, not the batch: it is dead-lettered as stored,
                 // and the rows behind it go on.
                 var unpublishable: String?
-                if phone != nil || sealedWhole {
+                if let phone = try row.decode(Data?.self, column: "phone_sealed") {
                     do {
                         guard let vault else { throw PhoneVault.Failure("it holds a sealed number and this relay has no phone keys") }
-                        body = sealedWhole ? try vault.open(bytes: body) : try Self.body(body, withPhone: try vault.open([UInt8](phone!)))
+                        body = try Self.body(body, withPhone: try vault.open([UInt8](phone)))
                     } catch {
                         unpublishable = "cannot be published: \(error)"
                     }

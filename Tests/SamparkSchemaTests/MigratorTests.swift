@@ -150,6 +150,29 @@ func withFreshDatabase<T: Sendable>(_ body: (PostgresConfiguration) async throws
         }
     }
 
+    /// Gateways' offers written before migration 14 sealed their whole body (`outbox.sealed`):
+    /// the migration removes them, published or not (an unpublished one's offer stays live and
+    /// is reclaimed in time, docs/dispatch.md), keeps every other row, and drops the column, so
+    /// one form remains: the number sealed beside the body.
+    @Test func offersSealedWholeGoWithTheirColumn() async throws {
+        try await withFreshDatabase { configuration in
+            let pool = PostgresPool(configuration: configuration, size: 1)
+            try await Migrator(pool: pool, migrations: Array(Migrations.all.prefix(13)), phoneVault: TestPhones.vault).migrate()
+            try await pool.execute("""
+                INSERT INTO outbox (exchange, routing_key, message_id, type, body, sealed, published_at) VALUES
+                    ('sampark.calls', 'call.offer.c1.gateway', 'offer-1', 'call.offer.v2', '\\x01ff', true, NULL),
+                    ('sampark.calls', 'call.offer.c1.gateway', 'offer-2', 'call.offer.v2', '\\x01ff', true, now()),
+                    ('sampark.calls', 'call.offer.c1', 'offer-3', 'call.offer.v2', convert_to('{}', 'UTF8'), false, NULL)
+                """)
+            try await Migrator(pool: pool, phoneVault: TestPhones.vault).migrate()
+            #expect(try await pool.query("SELECT message_id FROM outbox").map { try $0.decode(String.self, at: 0) } == ["offer-3"])
+            #expect(try await pool.query("""
+                SELECT count(*)::int FROM information_schema.columns WHERE table_name = 'outbox' AND column_name = 'sealed'
+                """)[0].decode(Int.self, at: 0) == 0)
+            await pool.shutdown()
+        }
+    }
+
     @Test func constraintsHoldTheRules() async throws {
         try await withFreshDatabase { configuration in
             let pool = PostgresPool(configuration: configuration, size: 1)
